@@ -1,0 +1,82 @@
+// Package leakcheck fails a test binary that leaves goroutines behind.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { leakcheck.Main(m) }
+//
+// After every test has run, Main waits up to five seconds for goroutines
+// started by the tests to end, then prints the stacks of those still running
+// and exits non-zero.
+package leakcheck
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// M is the part of *testing.M that Main uses.
+type M interface{ Run() int }
+
+// Main runs the tests and then the leak check, and exits.
+func Main(m M) {
+	code := m.Run()
+	if code == 0 {
+		if leaked := Wait(5 * time.Second); len(leaked) > 0 {
+			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) still running after the tests:\n\n%s\n",
+				len(leaked), strings.Join(leaked, "\n\n"))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// Wait polls until no goroutine other than the test framework's and the
+// runtime's is running, or d passes; it returns the stacks still running.
+func Wait(d time.Duration) []string {
+	deadline := time.Now().Add(d)
+	for {
+		leaked := interesting()
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return leaked
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ignoredCreators are the creators of goroutines that belong to the
+// runtime, the testing package or the standard library's background work.
+var ignoredCreators = []string{
+	"created by runtime.",
+	"created by testing.",
+	"created by os/signal.",
+}
+
+// interesting returns the stacks of every goroutine except the caller's and
+// those made by ignoredCreators.
+func interesting() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	blocks := strings.Split(string(buf), "\n\n")
+	var out []string
+	for _, g := range blocks[1:] { // blocks[0] is this goroutine
+		stack := strings.TrimSpace(g)
+		if stack != "" && !createdByIgnored(stack) {
+			out = append(out, stack)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func createdByIgnored(stack string) bool {
+	for _, c := range ignoredCreators {
+		if strings.Contains(stack, c) {
+			return true
+		}
+	}
+	return false
+}
