@@ -47,12 +47,13 @@ func Wait(d time.Duration) []string {
 	}
 }
 
-// ignoredCreators are the creators of goroutines that belong to the
+// ignoredCreators mark goroutines that belong to the
 // runtime, the testing package or the standard library's background work.
 var ignoredCreators = []string{
 	"created by runtime.",
 	"created by testing.",
 	"created by os/signal.",
+	"\nmain.main()", // the test binary's main goroutine
 }
 
 // interesting returns the stacks of every goroutine except the caller's and
