@@ -47,7 +47,9 @@ type ListenConfig struct {
 
 // Listen listens on every address the host resolves to (tcp), a unix path
 // or a vsock cid:port.
-func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (*Listener, error) { panic("todo") }
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (*Listener, error) {
+	panic("todo")
+}
 
 // Listen is (&ListenConfig{}).Listen.
 func Listen(ctx context.Context, network, address string) (*Listener, error) { panic("todo") }
