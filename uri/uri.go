@@ -1,73 +1,265 @@
 package uri
 
-import "github.com/livemig/livemig/internal/todo"
+import (
+	"strconv"
+	"strings"
+)
 
-// Transport names the kind of endpoint an Address reaches.
+// MaxLength is the longest input Parse accepts, in bytes. Longer input is
+// an error. It leaves room for any unix socket path (108 bytes), any file
+// path a Linux system call takes (PATH_MAX, 4096, counts the NUL) and long
+// exec: pipelines, while bounding the work done on untrusted input.
+const MaxLength = 4096
+
+// Transport names the kind of endpoint an Address reaches. Its value is the
+// URI prefix without the colon.
 type Transport string
 
 // The transports a migration URI may name.
 const (
-	TCP   Transport = "tcp"
-	Unix  Transport = "unix"
-	Vsock Transport = "vsock"
-	Exec  Transport = "exec"
-	FD    Transport = "fd"
-	File  Transport = "file"
+	TCP   Transport = "tcp"   // tcp:HOST:PORT
+	Unix  Transport = "unix"  // unix:PATH, unix:@ABSTRACT
+	Vsock Transport = "vsock" // vsock:CID:PORT
+	Exec  Transport = "exec"  // exec:COMMAND
+	FD    Transport = "fd"    // fd:NUMBER, fd:NAME
+	File  Transport = "file"  // file:PATH
 )
 
 // Switch is an on/off option that may also be absent.
 type Switch int8
 
-// Values of a Switch. The zero value means the option was not given.
+// Values of a Switch. The zero value means the option was not given, and
+// the user of the Address applies its default.
 const (
 	Unset Switch = iota
 	On
 	Off
 )
 
-// Inet holds a tcp: address and its options, as QEMU's inet_parse reads them.
+// String returns "on", "off" or "unset".
+func (s Switch) String() string {
+	if w := s.word(); w != "" {
+		return w
+	}
+	return "unset"
+}
+
+// word returns the spelling of s in a URI: "on", "off", or "" when absent.
+func (s Switch) word() string {
+	switch s {
+	case On:
+		return "on"
+	case Off:
+		return "off"
+	}
+	return ""
+}
+
+// Value returns true for On, false for Off, and def for Unset.
+func (s Switch) Value(def bool) bool {
+	switch s {
+	case On:
+		return true
+	case Off:
+		return false
+	}
+	return def
+}
+
+// Inet holds a tcp: address and its options, as QEMU's inet_parse reads
+// them. A zero number means the option was absent; Parse never returns a
+// zero for an option that was given (see the package documentation).
 type Inet struct {
-	Host string // without brackets; "" means any address (listen side)
-	Port string // decimal number or service name
+	// Host is the host name or IP address, without brackets and as
+	// written; "" means any address (listen side). An IPv6 address may
+	// carry a zone ("fe80::1%eth0").
+	Host string
+	// Port is a decimal number 0..65535 without leading zeros, or a
+	// service name such as "http". Port 0 asks the listener for any free
+	// port.
+	Port string
 
-	To uint16 // last port of a listen range; 0 when absent
+	// To is the last port of a listen range Port..To; 0 when absent. Parse
+	// sets it only with a numeric Port, and never below it.
+	To uint16
 
-	Numeric   Switch
-	IPv4      Switch
-	IPv6      Switch
-	KeepAlive Switch
-	MPTCP     Switch
+	Numeric   Switch // numeric: no name resolution; Host must be an IP address or ""
+	IPv4      Switch // ipv4: allow IPv4; Off with IPv6 Off is an error
+	IPv6      Switch // ipv6: allow IPv6
+	KeepAlive Switch // keep-alive: SO_KEEPALIVE
+	MPTCP     Switch // mptcp: multipath TCP
 
-	KeepAliveCount    uint32 // 0 when absent
-	KeepAliveIdle     uint32 // seconds; 0 when absent
-	KeepAliveInterval uint32 // seconds; 0 when absent
+	KeepAliveCount    uint32 // keep-alive-count: TCP_KEEPCNT probes; 0 when absent
+	KeepAliveIdle     uint32 // keep-alive-idle: TCP_KEEPIDLE seconds; 0 when absent
+	KeepAliveInterval uint32 // keep-alive-interval: TCP_KEEPINTVL seconds; 0 when absent
+}
+
+// HostPort returns Host and Port joined as net.JoinHostPort does: an IPv6
+// host is put in brackets ("[::1]:4444"), an empty host gives ":4444". The
+// result is what net.Dial and net.Listen take.
+func (i *Inet) HostPort() string {
+	return joinHostPort(i.Host, i.Port)
+}
+
+// PortRange returns the numeric port range to listen on: first is Port and
+// last is To, or Port again when To is absent. ok is false when Port is a
+// service name, which only a resolver can turn into a number.
+func (i *Inet) PortRange() (first, last uint16, ok bool) {
+	n, err := strconv.ParseUint(i.Port, 10, 16)
+	if err != nil {
+		return 0, 0, false
+	}
+	first, last = uint16(n), uint16(n)
+	if i.To != 0 {
+		last = i.To
+	}
+	return first, last, true
 }
 
 // TLS holds the TLS options of an Address. They name objects in a
-// crypto.Registry; an Address never holds secrets.
+// crypto.Registry; an Address never holds secrets. Parse fills them only on
+// transports that reach a peer (see Address.ReachesPeer).
 type TLS struct {
 	Creds    string // tls-creds=ID; "" means no TLS
-	Hostname string // tls-hostname=NAME
-	Authz    string // tls-authz=ID
+	Hostname string // tls-hostname=NAME: name the server certificate must match
+	Authz    string // tls-authz=ID: authorization object checking the client's name
 }
 
-// Address is a parsed migration URI.
+// Address is a parsed migration URI. Only the fields of its Transport are
+// set; the others are zero. Copying an Address copies it fully (it holds no
+// pointers), and two Addresses are equal with == exactly when they mean the
+// same thing.
 type Address struct {
 	Transport Transport
 
 	Inet    Inet   // tcp
 	Path    string // unix (a leading '@' means abstract) and file
-	CID     uint32 // vsock
-	Port    uint32 // vsock
-	Command string // exec, run later by /bin/sh -c
-	FD      string // fd: a decimal number or a name
-	Offset  int64  // file: byte offset
+	CID     uint32 // vsock: context ID
+	Port    uint32 // vsock: port
+	Command string // exec: run later by /bin/sh -c
+	FD      string // fd: a decimal number without leading zeros, or a name
+	Offset  int64  // file: byte offset, 0 when absent
 
 	TLS TLS
 }
 
-// Parse parses a migration URI.
-func Parse(s string) (*Address, error) { return nil, todo.Err("uri.Parse") }
+// String returns the canonical form of a. For every a that Parse returns,
+// Parse(a.String()) returns an Address equal to *a. The canonical form
+// spells options key=value with on/off for switches, in the fixed order of
+// the grammar table in the package documentation, and numbers in decimal.
+//
+// String of an Address that Parse would not return (an unknown Transport,
+// a field Parse rejects) is not guaranteed to parse; an unknown Transport
+// gives "".
+func (a *Address) String() string {
+	var b strings.Builder
+	switch a.Transport {
+	case TCP:
+		b.WriteString("tcp:")
+		b.WriteString(a.Inet.HostPort())
+		a.Inet.writeOptions(&b)
+	case Unix:
+		b.WriteString("unix:")
+		b.WriteString(a.Path)
+	case Vsock:
+		b.WriteString("vsock:")
+		b.WriteString(strconv.FormatUint(uint64(a.CID), 10))
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatUint(uint64(a.Port), 10))
+	case Exec:
+		b.WriteString("exec:")
+		b.WriteString(a.Command)
+	case FD:
+		b.WriteString("fd:")
+		b.WriteString(a.FD)
+	case File:
+		b.WriteString("file:")
+		b.WriteString(a.Path)
+		if a.Offset != 0 {
+			b.WriteString(",offset=")
+			b.WriteString(strconv.FormatInt(a.Offset, 10))
+		}
+		return b.String()
+	default:
+		return ""
+	}
+	writeOpt(&b, keyTLSCreds, a.TLS.Creds)
+	writeOpt(&b, keyTLSHostname, a.TLS.Hostname)
+	writeOpt(&b, keyTLSAuthz, a.TLS.Authz)
+	return b.String()
+}
 
-// String returns the canonical form of a.
-func (a *Address) String() string { return "" }
+// ReachesPeer reports whether a names a peer process (tcp, unix, vsock,
+// exec, fd) rather than a file. Only such addresses take TLS options, a
+// hello exchange and a return path.
+func (a *Address) ReachesPeer() bool {
+	switch a.Transport {
+	case TCP, Unix, Vsock, Exec, FD:
+		return true
+	}
+	return false
+}
+
+// TLSHostname returns the name a TLS client checks the server's x509
+// certificate against: TLS.Hostname when set, else the host of a tcp:
+// address (as QEMU uses the host of its tcp: URI), else "".
+func (a *Address) TLSHostname() string {
+	if a.TLS.Hostname != "" {
+		return a.TLS.Hostname
+	}
+	if a.Transport == TCP {
+		return a.Inet.Host
+	}
+	return ""
+}
+
+// NeedsTLSHostname reports whether a client connecting to a with x509
+// credentials lacks a name to check the server certificate against: TLS is
+// on (TLS.Creds is set) and TLSHostname is "". That is the case for unix:,
+// vsock:, exec: and fd: without tls-hostname, and for tcp: with an empty
+// host. As in QEMU, such a client must fail; PSK and anonymous credentials
+// need no name. The listening side never needs one.
+func (a *Address) NeedsTLSHostname() bool {
+	return a.TLS.Creds != "" && a.TLSHostname() == ""
+}
+
+// writeOptions appends the tcp options of i in canonical order.
+func (i *Inet) writeOptions(b *strings.Builder) {
+	if i.To != 0 {
+		writeOpt(b, keyTo, strconv.FormatUint(uint64(i.To), 10))
+	}
+	writeOpt(b, keyNumeric, i.Numeric.word())
+	writeOpt(b, keyIPv4, i.IPv4.word())
+	writeOpt(b, keyIPv6, i.IPv6.word())
+	writeOpt(b, keyKeepAlive, i.KeepAlive.word())
+	writeUint(b, keyKeepAliveCount, i.KeepAliveCount)
+	writeUint(b, keyKeepAliveIdle, i.KeepAliveIdle)
+	writeUint(b, keyKeepAliveInterval, i.KeepAliveInterval)
+	writeOpt(b, keyMPTCP, i.MPTCP.word())
+}
+
+// writeOpt appends ",key=value" unless value is empty.
+func writeOpt(b *strings.Builder, key, value string) {
+	if value == "" {
+		return
+	}
+	b.WriteByte(',')
+	b.WriteString(key)
+	b.WriteByte('=')
+	b.WriteString(value)
+}
+
+// writeUint appends ",key=n" unless n is zero.
+func writeUint(b *strings.Builder, key string, n uint32) {
+	if n != 0 {
+		writeOpt(b, key, strconv.FormatUint(uint64(n), 10))
+	}
+}
+
+// joinHostPort is net.JoinHostPort, without importing net.
+func joinHostPort(host, port string) string {
+	if strings.IndexByte(host, ':') >= 0 {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}

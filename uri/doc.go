@@ -1,0 +1,163 @@
+// Package uri parses and prints migration URIs: the strings that name where
+// a migration stream goes, such as "tcp:[::1]:4444,tls-creds=tls0" or
+// "exec:gzip -c > /tmp/vm.gz".
+//
+// [Parse] turns a string into an [Address], a typed value with one field set
+// per transport, and [Address.String] turns it back into a canonical string:
+// for every Address a that Parse returns, Parse(a.String()) returns an equal
+// Address. Malformed input gives an [*Error] that quotes the input, names
+// the byte offset of the problem and says what was expected there.
+//
+// The grammar is QEMU's (the -incoming option and the migrate command's
+// uri), extended with TLS options. This package knows nothing of sockets,
+// processes or credentials: it checks only what the string itself says.
+// Package migration joins an Address to a channel.
+//
+// # Grammar
+//
+// A URI is TRANSPORT ":" REST. Transport prefixes are lower case. Options
+// follow the address as ",key=value" items.
+//
+//	| URI                                | Address fields              | Options                                   |
+//	|------------------------------------|-----------------------------|-------------------------------------------|
+//	| tcp:HOST:PORT[,opt]...             | Inet.Host, Inet.Port        | to, numeric, ipv4, ipv6, keep-alive,      |
+//	| tcp:[IPV6]:PORT[,opt]...           |                             | keep-alive-count, keep-alive-idle,        |
+//	| tcp::PORT[,opt]...                 |                             | keep-alive-interval, mptcp, tls-*         |
+//	| unix:PATH[,tls-*]...               | Path                        | trailing tls-* only                       |
+//	| unix:@NAME[,tls-*]...              | Path (abstract, Linux)      | trailing tls-* only                       |
+//	| vsock:CID:PORT[,tls-*]...          | CID, Port                   | tls-*                                     |
+//	| exec:COMMAND[,tls-*]...            | Command                     | trailing tls-* only                       |
+//	| fd:NUMBER[,tls-*]...               | FD                          | tls-*                                     |
+//	| fd:NAME[,tls-*]...                 | FD                          | tls-*                                     |
+//	| file:PATH[,offset=SIZE]            | Path, Offset                | offset; no tls-* (a file is no peer)      |
+//
+// The options:
+//
+//	| Option                  | Transports              | Value                        | Field                  |
+//	|-------------------------|-------------------------|------------------------------|------------------------|
+//	| to=PORT                 | tcp                     | 0..65535, >= PORT (numeric)  | Inet.To                |
+//	| numeric=on|off          | tcp                     | switch                       | Inet.Numeric           |
+//	| ipv4=on|off             | tcp                     | switch                       | Inet.IPv4              |
+//	| ipv6=on|off             | tcp                     | switch                       | Inet.IPv6              |
+//	| keep-alive=on|off       | tcp                     | switch                       | Inet.KeepAlive         |
+//	| keep-alive-count=N      | tcp                     | 1..4294967295                | Inet.KeepAliveCount    |
+//	| keep-alive-idle=SECS    | tcp                     | 1..4294967295                | Inet.KeepAliveIdle     |
+//	| keep-alive-interval=SECS| tcp                     | 1..4294967295                | Inet.KeepAliveInterval |
+//	| mptcp=on|off            | tcp                     | switch                       | Inet.MPTCP             |
+//	| tls-creds=ID            | tcp unix vsock exec fd  | object ID                    | TLS.Creds              |
+//	| tls-hostname=NAME       | tcp unix vsock exec fd  | host name or IP address      | TLS.Hostname           |
+//	| tls-authz=ID            | tcp unix vsock exec fd  | object ID                    | TLS.Authz              |
+//	| offset=SIZE             | file                    | bytes, with suffixes         | Offset                 |
+//
+// String writes options in the order of this table, switches as on or off,
+// numbers in decimal, and leaves out absent options.
+//
+// # tcp
+//
+// HOST is a host name or IPv4 address (letters, digits, '-', '.', '_', at
+// most 253 bytes), an IPv6 address in brackets (optionally with a zone, as in
+// [fe80::1%eth0]), or empty, which means every address on the listen side.
+// An IPv6 address without brackets is an error. PORT is a decimal number
+// from 0 to 65535 (0 asks a listener for any free port; leading zeros are
+// dropped) or a service name of letters, digits and inner '-' with at least
+// one letter, at most 32 bytes as in QEMU. The address ends at the first
+// comma.
+//
+// Options are the keys of QEMU's InetSocketAddress (qapi/sockets.json) and
+// both of QEMU's spellings are accepted. QEMU up to 10.0 (inet_parse in
+// util/qemu-sockets.c) takes a bare flag ("ipv4") or flag=on|off. QEMU 10.1
+// parses the options with QemuOpts, which also takes "noipv4" for off and
+// the values yes, no, true, false, y, n (qapi_bool_parse in
+// qapi/qapi-util.c); livemig accepts all of them and writes on and off.
+//
+// Checks beyond QEMU's syntax, made here so that mistakes fail early: to=
+// needs a numeric PORT and must not be below it; ipv4=off together with
+// ipv6=off is an error, as in QEMU; an IPv4 host with ipv4=off, an IPv6 host
+// with ipv6=off, and a host name with numeric=on are errors. The
+// keep-alive-count, keep-alive-idle and keep-alive-interval values are
+// uint32 as in QEMU, but 0 is an error because Linux rejects it for
+// TCP_KEEPCNT, TCP_KEEPIDLE and TCP_KEEPINTVL (whose upper limits, 127 and
+// 32767 on Linux, are left to the kernel); a zero field therefore always
+// means absent. They are accepted whatever keep-alive says.
+//
+// QEMU 10.1 also lets ",," stand for a literal comma; no tcp value can
+// contain a comma, so livemig rejects ",," as an empty option.
+//
+// # unix and exec
+//
+// QEMU takes the whole rest of a unix: or exec: URI verbatim as the path or
+// command. livemig does the same, except that it first strips trailing TLS
+// options: while the string ends in ",tls-creds=V", ",tls-hostname=V" or
+// ",tls-authz=V" with V free of commas, that item is an option. Everything
+// before it is the path or command, commas included.
+//
+// A unix PATH that starts with '@' names a socket in Linux's abstract
+// namespace (as Go's net package does; QEMU would take '@' literally). A
+// PATH may be at most 107 bytes and an abstract NAME at most 107 bytes after
+// the '@', the size of sun_path in unix(7). The empty path is an error.
+//
+// COMMAND is run later by "/bin/sh -c"; it must not be empty or blank.
+//
+// # vsock and fd
+//
+// vsock:CID:PORT takes two decimal uint32 values, as QEMU's vsock_parse
+// does; 4294967295 is VMADDR_CID_ANY or VMADDR_PORT_ANY. fd:NUMBER names a
+// file descriptor of the process, 0 to 2147483647 as QEMU's qemu_parse_fd
+// allows; fd:NAME (not starting with a digit, without commas or control
+// characters) names a descriptor passed earlier under that name, as QEMU's
+// getfd does. After the first comma only TLS options may follow.
+//
+// # file
+//
+// As QEMU's file_parse_offset (migration/file.c) does, PATH ends at the
+// first ",offset=", and everything after it is SIZE. So a path cannot
+// contain ",offset=", and a second offset is reported as a duplicate. A
+// path that ends in a TLS option is an error: a file is no peer.
+//
+// SIZE follows QEMU's qemu_strtosz (util/cutils.c, 8.1 and later), which
+// QEMU uses for this option:
+//
+//   - decimal digits, as bytes: 4096 (leading zeros are decimal, not octal);
+//   - optionally one suffix, case-insensitive and binary: b (1), k (1024),
+//     M, G, T, P, E (1024^6): 64k, 2G;
+//   - a fraction with a suffix other than b, rounded to the nearest byte,
+//     halves up: 1.5k is 1536, .5M and 1.k are valid; a fraction that is not
+//     a whole number of bytes without a suffix is an error ("1.5"), "1.0" is
+//     1 byte;
+//   - hexadecimal "0x" or "0X" and hex digits, with neither fraction nor
+//     suffix: 0x1000 (so 0x1b is 27 and 0x1E is 30, not a suffix);
+//   - no exponent: 1e3 reads as 1 exbibyte followed by garbage, an error.
+//
+// livemig differs from qemu_strtosz in three ways: it rejects the leading
+// blanks and '+' sign that strtoull would skip, it computes fractions
+// exactly where QEMU goes through a double (the results differ only beyond
+// about 15 significant digits), and it rejects values above 2^63-1
+// (math.MaxInt64, the largest file offset) where QEMU's limit is 2^64-1.
+// Overflow is an *Error wrapping strconv.ErrRange. String writes the offset
+// in plain decimal bytes and leaves out offset 0.
+//
+// # TLS options
+//
+// QEMU's migration URIs have no TLS options; QEMU sets tls-creds,
+// tls-hostname and tls-authz as migration parameters. livemig accepts them
+// in the URI too, on every transport that reaches a peer (tcp, unix, vsock,
+// exec, fd; see [Address.ReachesPeer]) and rejects them on file:. They
+// name objects in a crypto.Registry; a URI never holds secrets.
+//
+// tls-creds and tls-authz take object IDs, which follow QEMU's id_wellformed
+// rule (util/id.c): a letter, then letters, digits, '-', '.' and '_'.
+// tls-hostname takes a host name (letters, digits, '-', '.', '_') or an IP
+// address without zone. tls-hostname or tls-authz without tls-creds is an
+// error. As in QEMU, a client with x509 credentials on a transport without a
+// host name needs tls-hostname; see [Address.TLSHostname] and
+// [Address.NeedsTLSHostname].
+//
+// # Errors
+//
+// These are errors on every transport: input longer than [MaxLength]
+// bytes; a NUL byte anywhere; an unknown transport (including QEMU's rdma:,
+// which livemig does not carry); an unknown option; an option given twice
+// (ipv4 and noipv4 count as the same option); a bad switch value; a missing
+// value; an empty option (",,", or a trailing comma where options are
+// parsed). Every error is an [*Error].
+package uri
