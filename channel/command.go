@@ -1,0 +1,236 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var _ Channel = (*Command)(nil)
+var _ Deadliner = (*Command)(nil)
+
+// DefaultGracePeriod is how long [Command.Close] waits for the child to
+// exit after closing its stdin and stdout, before SIGTERM, and again after
+// SIGTERM before SIGKILL.
+const DefaultGracePeriod = 3 * time.Second
+
+// Command is a Channel over a child process (QEMU's exec: migration): Write
+// feeds the child's standard input, Read reads its standard output. The
+// child runs "/bin/sh -c CMDLINE" in its own process group; its standard
+// error is kept, last [StderrTail] bytes, for the error Close returns.
+//
+// Shutdown(Write) closes the child's stdin, so it reads end of file.
+// Close closes stdin and stdout and waits for the child. A child that has
+// not exited after the grace period ([DefaultGracePeriod], see
+// [Command.SetGracePeriod]) gets SIGTERM, and SIGKILL one more grace
+// period later; each goes to the child's whole process group. Close returns
+// nil if the child exited with status 0 (or died of SIGPIPE writing to the
+// stdout that Close had closed), else an *[ExitError].
+//
+// A goroutine waits for the child from the start, so it is reaped even if
+// Close is never called: no zombie is left behind. Command follows the
+// Channel concurrency rule.
+type Command struct {
+	p       *Pipe
+	cmdline string
+	cmd     *exec.Cmd
+	stderr  *tail
+	exited  chan struct{} // closed when the child is reaped
+	waitErr error         // set before exited is closed
+	grace   atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartCommand runs /bin/sh -c cmdline with pipes to its stdin and stdout
+// and returns at once. A command that does not exist is reported by Close
+// (and is an ExitError saying "not found"), since the shell looks it up;
+// StartCommand fails only if the shell cannot start.
+func StartCommand(cmdline string) (*Command, error) {
+	return startCommand(context.Background(), cmdline)
+}
+
+func startCommand(ctx context.Context, cmdline string) (*Command, error) {
+	name := "exec " + cmdline
+	if len(name) > 120 {
+		name = name[:117] + "..."
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, opError("exec", name, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, opError("exec", name, err)
+	}
+	t := &tail{}
+	cmd := exec.Command("/bin/sh", "-c", cmdline)
+	cmd.Stdin = inR
+	cmd.Stdout = outW
+	cmd.Stderr = t
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Grandchildren that keep stderr open must not hold up the reaping.
+	cmd.WaitDelay = time.Second
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, opError("exec", name, err)
+	}
+	c := &Command{
+		cmdline: cmdline,
+		cmd:     cmd,
+		stderr:  t,
+		exited:  make(chan struct{}),
+	}
+	c.p = NewPipe(outR, inW)
+	c.p.setName(name)
+	c.grace.Store(int64(DefaultGracePeriod))
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+// SetGracePeriod sets how long Close waits before each signal; d <= 0
+// means the default.
+func (c *Command) SetGracePeriod(d time.Duration) {
+	if d <= 0 {
+		d = DefaultGracePeriod
+	}
+	c.grace.Store(int64(d))
+}
+
+// Pid returns the child's process ID, which is also its process group ID.
+func (c *Command) Pid() int { return c.cmd.Process.Pid }
+
+// CommandLine returns the shell command line.
+func (c *Command) CommandLine() string { return c.cmdline }
+
+// Exited returns a channel that is closed once the child has exited and
+// been reaped.
+func (c *Command) Exited() <-chan struct{} { return c.exited }
+
+// Stderr returns a copy of the last StderrTail bytes the child wrote to
+// its standard error so far.
+func (c *Command) Stderr() []byte { return c.stderr.bytes() }
+
+// Name returns "exec " and the command line.
+func (c *Command) Name() string { return c.p.Name() }
+
+// Read implements [Channel]: it reads the child's standard output.
+func (c *Command) Read(b []byte) (int, error) { return c.p.Read(b) }
+
+// Write implements [Channel]: it writes the child's standard input.
+func (c *Command) Write(b []byte) (int, error) { return c.p.Write(b) }
+
+// WriteBuffers implements [Channel] with writev(2) to the child's stdin.
+func (c *Command) WriteBuffers(bufs *net.Buffers) (int64, error) { return c.p.WriteBuffers(bufs) }
+
+// Shutdown implements [Channel]: Shutdown(Write) closes the child's stdin,
+// Shutdown(Read) its stdout (a child writing more then dies of SIGPIPE).
+func (c *Command) Shutdown(how Direction) error { return c.p.Shutdown(how) }
+
+// SetDeadline implements [Deadliner].
+func (c *Command) SetDeadline(t time.Time) error { return c.p.SetDeadline(t) }
+
+// SetReadDeadline implements [Deadliner].
+func (c *Command) SetReadDeadline(t time.Time) error { return c.p.SetReadDeadline(t) }
+
+// SetWriteDeadline implements [Deadliner].
+func (c *Command) SetWriteDeadline(t time.Time) error { return c.p.SetWriteDeadline(t) }
+
+// Close closes the pipes, waits for the child (killing it after the grace
+// period) and reports how it ended: nil or an *[ExitError]. Calls after the
+// first return an error wrapping net.ErrClosed.
+func (c *Command) Close() error {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.closeErr = c.close()
+	})
+	if !first {
+		return errClosed("close", c.p.name)
+	}
+	return c.closeErr
+}
+
+func (c *Command) close() error {
+	c.p.Close()
+	grace := time.Duration(c.grace.Load())
+	killed := false
+	if !c.waitFor(grace) {
+		killed = true
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		if !c.waitFor(grace) {
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-c.exited
+		}
+	}
+	err := c.waitErr
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		if errors.Is(err, exec.ErrWaitDelay) {
+			return nil // exited 0; a grandchild kept stderr open
+		}
+		return &OpError{Op: "wait", Channel: c.p.name, Err: err}
+	}
+	ws, _ := ee.Sys().(syscall.WaitStatus)
+	if !killed && ws.Signaled() && ws.Signal() == syscall.SIGPIPE {
+		return nil // we closed its stdout
+	}
+	return &ExitError{Command: c.cmdline, Err: ee, Stderr: c.stderr.bytes(), Killed: killed}
+}
+
+func (c *Command) waitFor(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// tail keeps the last StderrTail bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if len(p) >= StderrTail {
+		t.buf = append(t.buf[:0], p[len(p)-StderrTail:]...)
+		return n, nil
+	}
+	if over := len(t.buf) + len(p) - StderrTail; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, p...)
+	return n, nil
+}
+
+func (t *tail) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
+}

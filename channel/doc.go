@@ -1,0 +1,61 @@
+// Package channel carries byte streams for live migration: the Go
+// counterpart of QEMU's QIOChannel (io/channel*.c).
+//
+// # The interface
+//
+// [Channel] is small, like net.Conn: Read, Write and Close, plus
+// [Channel.WriteBuffers] (one writev for many guest pages, without copying
+// them), [Channel.Shutdown] of one direction, and [Channel.Name]. Its doc
+// states the rules every implementation keeps: one reader and one writer
+// at a time; Close from any goroutine unblocks both with an error wrapping
+// net.ErrClosed; WriteBuffers writes everything or fails, and consumes its
+// argument as net.Buffers.WriteTo does.
+//
+// Capabilities beyond that are optional interfaces found by type
+// assertion, as io.WriterTo is: [FDPasser] (SCM_RIGHTS over unix sockets),
+// [ZeroCopyWriter] (MSG_ZEROCOPY with an explicit Flush), [Deadliner],
+// [NetConner], and io.ReaderAt, io.WriterAt and io.Seeker on [File] and
+// [Buffer].
+//
+// # Implementations
+//
+//   - [Socket]: tcp, unix and vsock stream sockets, from [Dial],
+//     [Listener.Accept], [NewSocket] or [FromFile]. Options: SetNoDelay,
+//     SetKeepAlive, SetCork (Linux), multipath TCP through [Dialer] and
+//     [ListenConfig].
+//   - [File]: a regular file from an offset, with separate read and write
+//     positions ([OpenFile]).
+//   - [Command]: a child process's stdin and stdout ([StartCommand]); Close
+//     reaps it and reports a failure as an [ExitError] with the tail of its
+//     standard error.
+//   - [Pipe]: pipes, fifos and character devices, from [FromFile] or
+//     [NewPipe].
+//   - [Buffer]: in memory, seekable ([NewBuffer]).
+//
+// The TLS and DTLS wrappers in this package turn any Channel into an
+// encrypted one. Package channeltest has an in-memory pair and the
+// conformance suite every implementation runs.
+//
+// # Listening and dialing
+//
+// [Listen] takes a context, a network ("tcp", "tcp4", "tcp6", "unix",
+// "vsock") and an address. For tcp it listens on every address the host
+// resolves to, and a [ListenConfig] port range tries ports upward until one
+// binds, as QEMU's "to=" does. [Listener.Accept] honours its context.
+// [Dial] tries each resolved address in turn and, when all fail, returns
+// every attempt's error in a *multierror.Error.
+//
+// # Errors
+//
+// Operations fail with an [*OpError] rendered like net.OpError ("write tcp
+// 127.0.0.1:4444->127.0.0.1:38920: broken pipe"), whose Err is the bare
+// cause: a syscall.Errno, net.ErrClosed, os.ErrDeadlineExceeded. Test with
+// errors.Is. Read returns io.EOF unwrapped. [Command.Close] returns an
+// [*ExitError].
+//
+// # Platforms
+//
+// The package is written for Linux, where all of it works. On other Unix
+// systems vsock, SetCork and zero-copy are unavailable (zero-copy writes
+// fall back to copying).
+package channel

@@ -1,0 +1,289 @@
+package channel
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var _ Channel = (*Pipe)(nil)
+var _ Deadliner = (*Pipe)(nil)
+
+// Pipe is a Channel over descriptors that are neither sockets nor seekable
+// files: a pipe or fifo, or a character device such as a tty. It reads from
+// one *os.File and writes to another, which may be the same (a tty, or a
+// single pipe end used in one direction only). [FromFile] returns a Pipe
+// for such a descriptor; [Command] uses one for the child's stdin and
+// stdout.
+//
+// Shutdown(Write) closes the write file, so the reader at the other end
+// sees end of file, unless it is also the read file and open for reading
+// too: then only this side's writes stop. Shutdown(Read) likewise. Pipes
+// created by os.Pipe are non-blocking, so deadlines work and Close unblocks
+// pending calls; for descriptors in blocking mode (a tty inherited as
+// such), a pending Read may not end before data arrives.
+type Pipe struct {
+	r, w   *os.File
+	name   string
+	rdShut atomic.Bool
+	wrShut atomic.Bool
+	closed atomic.Bool
+
+	mu        sync.Mutex // guards closing files
+	rClosed   bool
+	wClosed   bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewPipe returns a Pipe reading r and writing w; either may be nil (that
+// direction then fails) and they may be the same file. The Pipe owns them.
+func NewPipe(r, w *os.File) *Pipe {
+	p := &Pipe{r: r, w: w}
+	switch {
+	case r != nil && r == w:
+		p.name = "fd " + r.Name()
+	case r != nil && w != nil:
+		p.name = "pipe " + r.Name() + "," + w.Name()
+	case r != nil:
+		p.name = "pipe " + r.Name()
+	case w != nil:
+		p.name = "pipe " + w.Name()
+	default:
+		p.name = "pipe"
+	}
+	return p
+}
+
+func (p *Pipe) setName(name string) { p.name = name }
+
+// Name returns "pipe" or "fd" and the file names.
+func (p *Pipe) Name() string { return p.name }
+
+// Read implements [Channel].
+func (p *Pipe) Read(b []byte) (int, error) {
+	if p.closed.Load() {
+		return 0, errClosed("read", p.name)
+	}
+	if p.rdShut.Load() {
+		return 0, io.EOF
+	}
+	if p.r == nil {
+		return 0, &OpError{Op: "read", Channel: p.name, Err: fmt.Errorf("no read side: %w", errUnsupported)}
+	}
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF {
+		if p.rdShut.Load() && !p.closed.Load() {
+			return n, io.EOF
+		}
+		err = opError("read", p.name, err)
+	}
+	return n, err
+}
+
+// Write implements [Channel].
+func (p *Pipe) Write(b []byte) (int, error) {
+	if err := p.writable("write"); err != nil {
+		return 0, err
+	}
+	n, err := p.w.Write(b)
+	return n, p.writeErr("write", err)
+}
+
+func (p *Pipe) writeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if p.wrShut.Load() && !p.closed.Load() {
+		return &OpError{Op: op, Channel: p.name, Err: unix.EPIPE}
+	}
+	return opError(op, p.name, err)
+}
+
+func (p *Pipe) writable(op string) error {
+	if p.closed.Load() {
+		return errClosed(op, p.name)
+	}
+	if p.wrShut.Load() {
+		return &OpError{Op: op, Channel: p.name, Err: unix.EPIPE}
+	}
+	if p.w == nil {
+		return &OpError{Op: op, Channel: p.name, Err: fmt.Errorf("no write side: %w", errUnsupported)}
+	}
+	return nil
+}
+
+// WriteBuffers implements [Channel] with writev(2) where the file is
+// pollable, else one write per slice.
+func (p *Pipe) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if err := p.writable("writev"); err != nil {
+		return 0, err
+	}
+	n, err := writevFile(p.w, bufs)
+	return n, p.writeErr("writev", err)
+}
+
+// Shutdown implements [Channel].
+func (p *Pipe) Shutdown(how Direction) error {
+	if !how.valid() {
+		return &OpError{Op: "shutdown", Channel: p.name, Err: fmt.Errorf("invalid direction %d", int(how))}
+	}
+	if p.closed.Load() {
+		return errClosed("shutdown", p.name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if how&Write != 0 && !p.wrShut.Swap(true) && p.w != nil && !p.wClosed {
+		if p.w != p.r || !canRead(p.w) || p.rdShut.Load() {
+			err = p.w.Close()
+			p.wClosed = true
+			if p.w == p.r {
+				p.rClosed = true
+			}
+		}
+	}
+	if how&Read != 0 && !p.rdShut.Swap(true) && p.r != nil && !p.rClosed {
+		if p.r != p.w || !canWrite(p.r) || p.wrShut.Load() {
+			if e := p.r.Close(); err == nil {
+				err = e
+			}
+			p.rClosed = true
+			if p.w == p.r {
+				p.wClosed = true
+			}
+		}
+	}
+	return opError("shutdown", p.name, err)
+}
+
+func accessMode(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fl := -1
+	rc.Control(func(fd uintptr) {
+		v, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err == nil {
+			fl = v & unix.O_ACCMODE
+		}
+	})
+	return fl
+}
+
+func canRead(f *os.File) bool {
+	m := accessMode(f)
+	return m == unix.O_RDONLY || m == unix.O_RDWR
+}
+
+func canWrite(f *os.File) bool {
+	m := accessMode(f)
+	return m == unix.O_WRONLY || m == unix.O_RDWR
+}
+
+// Close closes both files, unblocking pending calls. Calls after the first
+// return an error wrapping net.ErrClosed.
+func (p *Pipe) Close() error {
+	first := false
+	p.closeOnce.Do(func() {
+		first = true
+		p.closed.Store(true)
+		p.closeErr = p.closeFiles()
+	})
+	if !first {
+		return errClosed("close", p.name)
+	}
+	return p.closeErr
+}
+
+func (p *Pipe) closeFiles() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if p.r != nil && !p.rClosed {
+		err = p.r.Close()
+		p.rClosed = true
+		if p.w == p.r {
+			p.wClosed = true
+		}
+	}
+	if p.w != nil && !p.wClosed {
+		if e := p.w.Close(); err == nil {
+			err = e
+		}
+		p.wClosed = true
+	}
+	return opError("close", p.name, err)
+}
+
+// SetDeadline implements [Deadliner] for pollable descriptors.
+func (p *Pipe) SetDeadline(t time.Time) error {
+	if err := p.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return p.SetWriteDeadline(t)
+}
+
+// SetReadDeadline implements [Deadliner] for pollable descriptors.
+func (p *Pipe) SetReadDeadline(t time.Time) error {
+	if p.r == nil {
+		return nil
+	}
+	return opError("set deadline", p.name, p.r.SetReadDeadline(t))
+}
+
+// SetWriteDeadline implements [Deadliner] for pollable descriptors.
+func (p *Pipe) SetWriteDeadline(t time.Time) error {
+	if p.w == nil {
+		return nil
+	}
+	return opError("set deadline", p.name, p.w.SetWriteDeadline(t))
+}
+
+// writevFile writes bufs to f with writev through the runtime poller.
+func writevFile(f *os.File, bufs *net.Buffers) (int64, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for len(*bufs) > 0 {
+		iov := *bufs
+		if len(iov) > maxIovecs {
+			iov = iov[:maxIovecs]
+		}
+		var n int
+		var werr error
+		err := rc.Write(func(fd uintptr) bool {
+			n, werr = unix.Writev(int(fd), iov)
+			return werr != unix.EAGAIN
+		})
+		if err == nil {
+			err = werr
+		}
+		if n < 0 {
+			n = 0
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if n > 0 {
+			total += int64(n)
+			consume(bufs, int64(n))
+		}
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, io.ErrShortWrite
+		}
+	}
+	return total, nil
+}
