@@ -25,11 +25,12 @@ const (
 
 // Limits taken from QEMU and Linux.
 const (
-	maxPortLen     = 32  // inet_parse in QEMU <= 10.0 reads the port with %32[^,]
-	maxHostLen     = 253 // longest DNS name in text form (RFC 1035, 2.3.4)
-	maxUnixPath    = 107 // sun_path is 108 bytes and a path needs its NUL (unix(7))
-	maxUnixAbstact = 108 // an abstract name uses all of sun_path, '@' standing for its NUL
-	maxFD          = 1<<31 - 1
+	maxPortLen      = 32  // inet_parse in QEMU <= 10.0 reads the port with %32[^,]
+	maxHostLen      = 253 // longest DNS name in text form (RFC 1035, 2.3.4)
+	maxUnixPath     = 107 // sun_path is 108 bytes and a path needs its NUL (unix(7))
+	maxUnixAbstract = 108 // an abstract name uses all of sun_path, '@' standing for its NUL
+	maxFD           = 1<<31 - 1
+	maxZoneLen      = 15 // IFNAMSIZ - 1 (Linux netdevice(7))
 )
 
 // parser holds the input of one Parse call, for error messages.
@@ -114,6 +115,12 @@ func (p *parser) parseTCP(a *Address, body string, off int) *Error {
 		if err != nil || !ip.Is6() {
 			return p.fail(off+1, "invalid IPv6 address %q: expected an IPv6 address inside brackets", host)
 		}
+		if zone := ip.Zone(); zone != "" {
+			zoff := off + 1 + strings.IndexByte(host, '%') + 1
+			if err := p.checkZone(zone, zoff); err != nil {
+				return err
+			}
+		}
 		in.Host = host
 		rest, restOff = body[end+1:], off+end+1
 		if !strings.HasPrefix(rest, ":") {
@@ -161,6 +168,22 @@ func (p *parser) checkHost(host string, off int) *Error {
 		c := host[i]
 		if !isAlnum(c) && c != '-' && c != '.' && c != '_' {
 			return p.fail(off+i, "invalid character %q in host: expected a host name, an IPv4 address, or an IPv6 address in brackets", c)
+		}
+	}
+	return nil
+}
+
+// checkZone checks the zone of a bracketed IPv6 address at offset off: an
+// interface name or index. Linux interface names are at most 15 bytes
+// (IFNAMSIZ); livemig also limits them to letters, digits, '-', '.', '_' so
+// that the address can never swallow a ',' or ']'.
+func (p *parser) checkZone(zone string, off int) *Error {
+	if len(zone) > maxZoneLen {
+		return p.fail(off+maxZoneLen, "zone is %d bytes long: expected an interface name of at most %d", len(zone), maxZoneLen)
+	}
+	for i := 0; i < len(zone); i++ {
+		if c := zone[i]; !isAlnum(c) && c != '-' && c != '.' && c != '_' {
+			return p.fail(off+i, "invalid character %q in zone: expected an interface name or index", c)
 		}
 	}
 	return nil
@@ -479,8 +502,8 @@ func (p *parser) parseUnix(a *Address, body string, off int) *Error {
 		return p.fail(off, "empty path: expected unix:PATH or unix:@NAME")
 	case path == "@":
 		return p.fail(off+1, "empty abstract socket name: expected a name after '@'")
-	case path[0] == '@' && len(path) > maxUnixAbstact:
-		return p.fail(off+maxUnixAbstact, "abstract socket name is %d bytes long: expected at most %d after '@'", len(path)-1, maxUnixAbstact-1)
+	case path[0] == '@' && len(path) > maxUnixAbstract:
+		return p.fail(off+maxUnixAbstract, "abstract socket name is %d bytes long: expected at most %d after '@'", len(path)-1, maxUnixAbstract-1)
 	case path[0] != '@' && len(path) > maxUnixPath:
 		return p.fail(off+maxUnixPath, "path is %d bytes long: expected at most %d for a unix socket", len(path), maxUnixPath)
 	}
