@@ -1,0 +1,467 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v2"
+	"github.com/pion/logging"
+
+	"github.com/livemig/livemig/crypto"
+)
+
+var _ Channel = (*DTLS)(nil)
+
+// DTLSOptions tunes NewDTLS and NewDTLSPacket. The zero value is usable;
+// it must not be modified after use.
+type DTLSOptions struct {
+	// Authz, on a server, checks the client's PSK identity (its username);
+	// nil allows every user of keys.psk.
+	Authz crypto.Authz
+	// Logf receives pion/dtls's warnings and errors; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// DTLS is a Channel encrypted with DTLS 1.2 (github.com/pion/dtls/v2) and
+// PSK credentials, which crypto/tls lacks. The cipher suite is
+// TLS_PSK_WITH_AES_128_GCM_SHA256 with the extended master secret
+// required.
+//
+// Over a stream Channel ([NewDTLS]) records are delimited by their own
+// 13-byte header (type, version, epoch, sequence, length), so pion sees one
+// record per read and nothing is added to the wire; a record longer than
+// pion's 8192-byte receive buffer, or bytes that are not a DTLS record
+// header, end the stream with an error. Application data is cut into
+// pieces of at most 8155 bytes so that each record, with its header and
+// AEAD overhead, fits that buffer. Over a net.PacketConn ([NewDTLSPacket])
+// each record is one datagram: delivery and order are then UDP's.
+//
+// Ending a stream: Close sends close_notify, which makes pion close the
+// peer's whole connection. Shutdown(Write) ends the inner stream at a
+// record boundary without close_notify (pion has no half-close), so the
+// peer reads io.EOF; that end is not authenticated. A cut inside a record
+// is an error wrapping io.ErrUnexpectedEOF.
+//
+// DTLS follows the Channel concurrency rule: one reader and one writer at
+// once; Close may be called from any goroutine and unblocks pending calls,
+// which return an error wrapping net.ErrClosed.
+type DTLS struct {
+	raw    net.Conn // *dtlsStreamConn or *dtlsPacketConn
+	inner  Channel  // nil for a packet conn
+	creds  *crypto.Creds
+	role   crypto.Endpoint
+	opts   DTLSOptions
+	name   string
+	stream bool
+
+	hsMu   sync.Mutex
+	hsDone bool
+	hsErr  error
+	dc     *dtls.Conn
+
+	rbuf       []byte // one record's plaintext, for short reads
+	rpos, rend int
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	closed   atomic.Bool
+	readShut atomic.Bool
+	rawClose sync.Once
+}
+
+// NewDTLS wraps a stream Channel (tcp, unix, command, ...) as the given
+// role with PSK credentials. It does no I/O until Handshake, except that
+// it starts the goroutine that reads records; Close ends it. opts may be
+// nil. The DTLS owns inner from then on.
+func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, role, opts)
+	d.inner, d.stream = inner, true
+	if inner == nil {
+		d.name = "dtls ?"
+		return d
+	}
+	d.name = "dtls " + inner.Name()
+	d.raw = newDTLSStreamConn(inner)
+	return d
+}
+
+// NewDTLSPacket runs DTLS over a datagram socket such as a *net.UDPConn.
+// remote is the peer; a server may pass nil to adopt the sender of the
+// first datagram. The DTLS owns pc: Close closes it.
+func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, role, opts)
+	if pc == nil {
+		d.name = "dtls ?"
+		return d
+	}
+	d.raw = &dtlsPacketConn{pc: pc, remote: remote}
+	r := "*"
+	if remote != nil {
+		r = remote.String()
+	}
+	d.name = "dtls udp " + pc.LocalAddr().String() + "<->" + r
+	return d
+}
+
+func newDTLS(creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
+	d := &DTLS{creds: creds, role: role}
+	if opts != nil {
+		d.opts = *opts
+	}
+	return d
+}
+
+// Name returns "dtls " followed by the inner channel's name.
+func (d *DTLS) Name() string { return d.name }
+
+func (d *DTLS) closeRaw() {
+	d.rawClose.Do(func() {
+		if d.raw != nil {
+			_ = d.raw.Close()
+		}
+	})
+}
+
+// Handshake runs the DTLS handshake once; later calls return its result.
+// It honours ctx: when ctx ends first the channel is closed and the error
+// wraps ctx.Err(). Any failure (wrong key, unknown user, authz denial)
+// closes the channel.
+func (d *DTLS) Handshake(ctx context.Context) error {
+	d.hsMu.Lock()
+	defer d.hsMu.Unlock()
+	if d.hsDone {
+		return d.hsErr
+	}
+	d.hsDone = true
+	d.hsErr = d.handshakeLocked(ctx)
+	if d.hsErr != nil {
+		d.closeRaw()
+	}
+	return d.hsErr
+}
+
+func (d *DTLS) handshakeLocked(ctx context.Context) error {
+	fail := func(err error) error {
+		return &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: err}
+	}
+	if d.raw == nil || d.creds == nil {
+		return fail(errors.New("channel: NewDTLS needs an inner channel and credentials"))
+	}
+	if d.creds.Kind() != crypto.PSK {
+		return fail(fmt.Errorf("channel: credentials %q are %s; DTLS uses %s", d.creds.ID(), d.creds.Kind(), crypto.PSK))
+	}
+	if d.creds.Endpoint() != d.role {
+		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", d.creds.ID(), d.creds.Endpoint(), d.role))
+	}
+	if d.closed.Load() {
+		return fail(net.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	cfg := &dtls.Config{
+		CipherSuites:         []dtls.CipherSuiteID{dtls.TLS_PSK_WITH_AES_128_GCM_SHA256},
+		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
+		LoggerFactory:        pionLogger{d.opts.Logf},
+	}
+	creds, authz := d.creds, d.opts.Authz
+	var deniedMu sync.Mutex
+	var denied error
+	if d.role == crypto.Client {
+		id := creds.PSKIdentity()
+		cfg.PSKIdentityHint = []byte(id)
+		cfg.PSK = func([]byte) ([]byte, error) { return creds.PSKKey(id) }
+	} else {
+		cfg.PSK = func(identity []byte) ([]byte, error) {
+			id := string(identity)
+			k, err := creds.PSKKey(id)
+			if err == nil && authz != nil && !authz.IsAllowed(id) {
+				err = fmt.Errorf("crypto: %s: authz %q denies PSK identity %q", creds.ID(), authz.ID(), id)
+			}
+			if err != nil {
+				deniedMu.Lock()
+				denied = err
+				deniedMu.Unlock()
+			}
+			return k, err
+		}
+	}
+	stop := context.AfterFunc(ctx, d.closeRaw)
+	var dc *dtls.Conn
+	var err error
+	if d.role == crypto.Client {
+		dc, err = dtls.ClientWithContext(ctx, d.raw, cfg)
+	} else {
+		dc, err = dtls.ServerWithContext(ctx, d.raw, cfg)
+	}
+	if !stop() {
+		if dc != nil {
+			_ = dc.Close()
+		}
+		return fail(fmt.Errorf("%w (%v)", ctx.Err(), err))
+	}
+	if err != nil {
+		deniedMu.Lock()
+		why := denied
+		deniedMu.Unlock()
+		if why != nil {
+			return fail(fmt.Errorf("%w (%v)", why, err))
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fail(fmt.Errorf("peer closed the connection during the handshake: %w", errors.Join(io.ErrUnexpectedEOF, err)))
+		}
+		return fail(err)
+	}
+	d.dc = dc
+	return nil
+}
+
+func (d *DTLS) implicitHandshake() error {
+	d.hsMu.Lock()
+	done, err := d.hsDone, d.hsErr
+	d.hsMu.Unlock()
+	if done {
+		return err
+	}
+	return d.Handshake(context.Background())
+}
+
+// PeerIdentity returns, on a server after the handshake, the client's PSK
+// identity (its username); "" on a client or before the handshake.
+func (d *DTLS) PeerIdentity() string {
+	d.hsMu.Lock()
+	dc := d.dc
+	d.hsMu.Unlock()
+	if dc == nil || d.role != crypto.Server {
+		return ""
+	}
+	return string(dc.ConnectionState().IdentityHint)
+}
+
+func (d *DTLS) opErr(op string, err error) error {
+	if d.closed.Load() {
+		return &OpError{Op: op, Channel: d.name, Err: net.ErrClosed}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &OpError{Op: op, Channel: d.name, Err: fmt.Errorf("stream cut inside a DTLS record: %w", err)}
+	}
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Op: op, Channel: d.name, Err: err}
+}
+
+// Read implements [Channel]. It returns io.EOF when the peer closed (with
+// close_notify, or at a record boundary).
+func (d *DTLS) Read(p []byte) (int, error) {
+	if err := d.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if d.rpos < d.rend {
+		n := copy(p, d.rbuf[d.rpos:d.rend])
+		d.rpos += n
+		return n, nil
+	}
+	for {
+		var n int
+		var err error
+		if len(p) >= dtlsMaxRecord {
+			n, err = d.dc.Read(p)
+		} else {
+			if d.rbuf == nil {
+				d.rbuf = make([]byte, dtlsMaxRecord)
+			}
+			n, err = d.dc.Read(d.rbuf)
+			if n > 0 {
+				c := copy(p, d.rbuf[:n])
+				d.rpos, d.rend = c, n
+				n = c
+			}
+		}
+		if err != nil {
+			if d.readShut.Load() || (err == io.EOF && !d.closed.Load()) {
+				return n, io.EOF
+			}
+			return n, d.opErr("read", err)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// Write implements [Channel]: p is sent as records of at most 8155 bytes.
+func (d *DTLS) Write(p []byte) (int, error) {
+	if err := d.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return d.writeLocked(p)
+}
+
+func (d *DTLS) writeLocked(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), dtlsMaxPlaintext)]
+		n, err := d.dc.Write(chunk)
+		total += n
+		if err != nil {
+			return total, d.opErr("write", err)
+		}
+		p = p[len(chunk):]
+	}
+	return total, nil
+}
+
+// WriteBuffers implements [Channel]: the slices are packed into full
+// records through one reusable buffer. It consumes *bufs as
+// net.Buffers.WriteTo does.
+func (d *DTLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if err := d.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.wbuf == nil {
+		d.wbuf = make([]byte, 0, dtlsMaxPlaintext)
+	}
+	var total int64
+	flush := func() error {
+		if len(d.wbuf) == 0 {
+			return nil
+		}
+		n, err := d.writeLocked(d.wbuf)
+		total += int64(n)
+		d.wbuf = d.wbuf[:0]
+		return err
+	}
+	for len(*bufs) > 0 {
+		b := (*bufs)[0]
+		for len(b) > 0 {
+			if len(d.wbuf) == 0 && len(b) >= dtlsMaxPlaintext {
+				whole := len(b) - len(b)%dtlsMaxPlaintext
+				n, err := d.writeLocked(b[:whole])
+				total += int64(n)
+				if err != nil {
+					(*bufs)[0] = b[n:]
+					return total, err
+				}
+				b = b[whole:]
+				continue
+			}
+			c := copy(d.wbuf[len(d.wbuf):dtlsMaxPlaintext], b)
+			d.wbuf = d.wbuf[:len(d.wbuf)+c]
+			b = b[c:]
+			if len(d.wbuf) == dtlsMaxPlaintext {
+				if err := flush(); err != nil {
+					(*bufs)[0] = b
+					return total, err
+				}
+			}
+		}
+		(*bufs)[0] = nil
+		*bufs = (*bufs)[1:]
+	}
+	return total, flush()
+}
+
+// Shutdown implements [Channel] for stream channels: the write side ends
+// the inner stream at a record boundary (see the type doc), the read side
+// makes Read return io.EOF. Over a PacketConn it returns an error wrapping
+// errors.ErrUnsupported.
+func (d *DTLS) Shutdown(how Direction) error {
+	if how != Read && how != Write && how != Both {
+		return &OpError{Op: "shutdown", Channel: d.name, Err: fmt.Errorf("invalid direction %d", int(how))}
+	}
+	if d.closed.Load() {
+		return &OpError{Op: "shutdown", Channel: d.name, Err: net.ErrClosed}
+	}
+	if !d.stream {
+		return &OpError{Op: "shutdown", Channel: d.name, Err: fmt.Errorf("datagram DTLS has no half-close: %w", errors.ErrUnsupported)}
+	}
+	if how&Read != 0 {
+		d.readShut.Store(true)
+	}
+	if how&Write != 0 {
+		// Wait for a Write in flight so the stream ends between records.
+		d.wmu.Lock()
+		defer d.wmu.Unlock()
+	}
+	if err := d.inner.Shutdown(how); err != nil {
+		return &OpError{Op: "shutdown", Channel: d.name, Err: err}
+	}
+	return nil
+}
+
+// dtlsCloseNotifyTimeout bounds how long Close waits to send close_notify.
+const dtlsCloseNotifyTimeout = 5 * time.Second
+
+// Close sends close_notify when the handshake completed and no Write is
+// in flight, then closes the inner channel. Calls after the first return
+// an error wrapping net.ErrClosed.
+func (d *DTLS) Close() error {
+	if d.closed.Swap(true) {
+		return &OpError{Op: "close", Channel: d.name, Err: net.ErrClosed}
+	}
+	if !d.hsMu.TryLock() {
+		d.closeRaw() // ends the running handshake
+		return nil
+	}
+	dc := d.dc
+	if !d.hsDone {
+		d.hsDone, d.hsErr = true, &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
+	}
+	d.hsMu.Unlock()
+	if dc == nil {
+		d.closeRaw()
+		return nil
+	}
+	if d.wmu.TryLock() {
+		t := time.AfterFunc(dtlsCloseNotifyTimeout, d.closeRaw)
+		_ = dc.Close()
+		t.Stop()
+		d.wmu.Unlock()
+	} else {
+		d.closeRaw() // unblocks the Write in flight
+		_ = dc.Close()
+	}
+	d.closeRaw()
+	return nil
+}
+
+// pionLogger routes pion's warnings and errors to Logf.
+type pionLogger struct {
+	logf func(format string, args ...any)
+}
+
+func (l pionLogger) NewLogger(string) logging.LeveledLogger { return l }
+func (l pionLogger) Trace(string)                           {}
+func (l pionLogger) Tracef(string, ...any)                  {}
+func (l pionLogger) Debug(string)                           {}
+func (l pionLogger) Debugf(string, ...any)                  {}
+func (l pionLogger) Info(string)                            {}
+func (l pionLogger) Infof(string, ...any)                   {}
+func (l pionLogger) Warn(msg string)                        { l.Warnf("%s", msg) }
+func (l pionLogger) Error(msg string)                       { l.Errorf("%s", msg) }
+func (l pionLogger) Warnf(format string, args ...any) {
+	if l.logf != nil {
+		l.logf("dtls: warning: "+format, args...)
+	}
+}
+func (l pionLogger) Errorf(format string, args ...any) {
+	if l.logf != nil {
+		l.logf("dtls: error: "+format, args...)
+	}
+}

@@ -1,0 +1,529 @@
+package channel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livemig/livemig/crypto"
+)
+
+var _ Channel = (*TLS)(nil)
+var (
+	_ Deadliner = (*TLS)(nil)
+	_ NetConner = (*TLS)(nil)
+)
+
+// tlsMaxPlaintext is the largest plaintext of one TLS record (RFC 8446
+// 5.1); WriteBuffers fills records to exactly this size.
+const tlsMaxPlaintext = 16384
+
+// TLSOptions tunes NewTLS. The zero value is usable; it must not be
+// modified after NewTLS.
+type TLSOptions struct {
+	// Hostname is, on a client, the name the server certificate must
+	// match: QEMU's tls-hostname or the dialled host. A client with x509
+	// credentials and verify-peer=on needs it.
+	Hostname string
+	// Authz, on a server, checks the verified client's DN; nil allows every
+	// client whose certificate verifies.
+	Authz crypto.Authz
+	// MinVersion is the lowest TLS version accepted: 0 means TLS 1.3,
+	// tls.VersionTLS12 also allows TLS 1.2.
+	MinVersion uint16
+	// Raw is for QEMU peers, which send no close_notify: a clean EOF at a
+	// TLS record boundary ends the stream (io.EOF). Without Raw such an EOF
+	// is an error wrapping io.ErrUnexpectedEOF, since it may be a
+	// truncation. A cut inside a record is such an error in both modes.
+	Raw bool
+}
+
+// TLS is a Channel encrypted with crypto/tls, using x509 or anon
+// credentials from package crypto, which makes every trust decision (see
+// [crypto.Creds.TLSConfig]): TLS is a thin wrapper.
+//
+// NewTLS does no I/O; [TLS.Handshake] runs the handshake, and Read and
+// Write run it implicitly (without a deadline) if it has not run. TLS
+// follows the Channel concurrency rule: one reader and one writer may run
+// at once, and Close (or Shutdown) may be called from any goroutine; Close
+// unblocks pending calls, which then return an error wrapping
+// net.ErrClosed.
+//
+// WriteBuffers copies its slices into a reusable 16 KiB buffer and writes
+// one full-size TLS record per 16 KiB, never one record per slice.
+type TLS struct {
+	inner Channel
+	creds *crypto.Creds
+	role  crypto.Endpoint
+	opts  TLSOptions
+	raw   *tlsRawConn
+	name  string
+
+	hsMu   sync.Mutex
+	hsDone bool
+	hsErr  error
+	conn   *tls.Conn // set once under hsMu before hsDone
+
+	wmu  sync.Mutex
+	wbuf []byte // WriteBuffers' record buffer, tlsMaxPlaintext bytes
+
+	readShut atomic.Bool
+	closed   atomic.Bool
+	closeMu  sync.Mutex
+	closeErr error
+}
+
+// NewTLS wraps inner as the given role, with creds (x509 or anon; PSK
+// needs [NewDTLS]). It does no I/O until Handshake. opts may be nil. The
+// TLS owns inner from then on: Close closes it.
+func NewTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *TLSOptions) *TLS {
+	t := &TLS{inner: inner, creds: creds, role: role}
+	if opts != nil {
+		t.opts = *opts
+	}
+	name := "?"
+	if inner != nil {
+		name = inner.Name()
+	}
+	t.name = "tls " + name
+	t.raw = &tlsRawConn{ch: inner}
+	return t
+}
+
+// Name returns "tls " followed by the inner channel's name.
+func (t *TLS) Name() string { return t.name }
+
+// Handshake runs the TLS handshake once; later calls return its result.
+// It honours ctx: when ctx ends first, the inner channel is closed and
+// Handshake returns an error wrapping ctx.Err(). Any failure closes the
+// channel (fail closed) and says which side failed and why, e.g. that the
+// authz object denied the client's DN.
+func (t *TLS) Handshake(ctx context.Context) error {
+	t.hsMu.Lock()
+	defer t.hsMu.Unlock()
+	if t.hsDone {
+		return t.hsErr
+	}
+	t.hsDone = true
+	t.hsErr = t.handshakeLocked(ctx)
+	if t.hsErr != nil {
+		_ = t.raw.Close()
+	}
+	return t.hsErr
+}
+
+func (t *TLS) handshakeLocked(ctx context.Context) error {
+	fail := func(err error) error {
+		return &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: err}
+	}
+	if t.inner == nil || t.creds == nil {
+		return fail(errors.New("channel: NewTLS needs an inner channel and credentials"))
+	}
+	if t.creds.Endpoint() != t.role {
+		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", t.creds.ID(), t.creds.Endpoint(), t.role))
+	}
+	if t.closed.Load() {
+		return fail(net.ErrClosed)
+	}
+	cfg, err := t.creds.TLSConfig(crypto.TLSOptions{Hostname: t.opts.Hostname, Authz: t.opts.Authz, MinVersion: t.opts.MinVersion})
+	if err != nil {
+		return fail(err)
+	}
+	if t.role == crypto.Server {
+		t.conn = tls.Server(t.raw, cfg)
+	} else {
+		t.conn = tls.Client(t.raw, cfg)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = t.raw.Close() })
+	err = t.conn.Handshake()
+	if !stop() {
+		return fail(fmt.Errorf("%w (%v)", ctx.Err(), err))
+	}
+	if err != nil {
+		if t.closed.Load() {
+			return fail(fmt.Errorf("%w: %v", net.ErrClosed, err))
+		}
+		if t.raw.sawEOF.Load() {
+			return fail(fmt.Errorf("peer closed the connection during the handshake: %w", errors.Join(io.ErrUnexpectedEOF, err)))
+		}
+		return fail(err)
+	}
+	return nil
+}
+
+// implicitHandshake runs the handshake without a deadline for Read and
+// Write called before Handshake.
+func (t *TLS) implicitHandshake() error {
+	t.hsMu.Lock()
+	done, err := t.hsDone, t.hsErr
+	t.hsMu.Unlock()
+	if done {
+		return err
+	}
+	return t.Handshake(context.Background())
+}
+
+// ConnectionState returns the TLS state after the handshake (the zero
+// value before).
+func (t *TLS) ConnectionState() tls.ConnectionState {
+	t.hsMu.Lock()
+	c := t.conn
+	ok := t.hsDone && t.hsErr == nil
+	t.hsMu.Unlock()
+	if !ok {
+		return tls.ConnectionState{}
+	}
+	return c.ConnectionState()
+}
+
+// PeerIdentity returns, after a successful handshake, the subject DN of
+// the peer's certificate as [crypto.FormatDN] prints it ("" if the peer
+// sent none, as an anon server's client). On a server with verify-peer=on
+// this is the verified client identity that authz checked.
+func (t *TLS) PeerIdentity() string {
+	cs := t.ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return crypto.CertDN(cs.PeerCertificates[0])
+}
+
+// NetConn returns the *tls.Conn (nil before Handshake). Reading or writing
+// it directly bypasses the Raw EOF rules and the record coalescing.
+func (t *TLS) NetConn() net.Conn {
+	t.hsMu.Lock()
+	defer t.hsMu.Unlock()
+	if t.conn == nil {
+		return nil
+	}
+	return t.conn
+}
+
+// Read implements [Channel]. It returns io.EOF when the peer sent
+// close_notify, or, with Raw, when the stream ended at a record boundary;
+// see [TLSOptions.Raw].
+func (t *TLS) Read(p []byte) (int, error) {
+	if err := t.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	n, err := t.conn.Read(p)
+	if err != nil {
+		err = t.readErr(err)
+	}
+	return n, err
+}
+
+func (t *TLS) readErr(err error) error {
+	if t.closed.Load() {
+		return &OpError{Op: "read", Channel: t.name, Err: net.ErrClosed}
+	}
+	rawEOF := t.raw.sawEOF.Load()
+	if t.readShut.Load() && (err == io.EOF || rawEOF) {
+		return io.EOF
+	}
+	if rawEOF && !t.raw.eofAtBoundary.Load() {
+		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("stream cut inside a TLS record: %w", io.ErrUnexpectedEOF)}
+	}
+	if err == io.EOF {
+		if !rawEOF || t.opts.Raw {
+			return io.EOF // close_notify, or a clean end in raw mode
+		}
+		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("peer ended the stream without TLS close_notify (a truncation, or a QEMU peer that needs Raw): %w", io.ErrUnexpectedEOF)}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("stream cut inside a TLS record: %w", err)}
+	}
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Op: "read", Channel: t.name, Err: err}
+}
+
+func (t *TLS) writeErr(op string, err error) error {
+	if t.closed.Load() {
+		return &OpError{Op: op, Channel: t.name, Err: net.ErrClosed}
+	}
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Op: op, Channel: t.name, Err: err}
+}
+
+// Write implements [Channel]; each call produces records of up to 16 KiB.
+func (t *TLS) Write(p []byte) (int, error) {
+	if err := t.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	n, err := t.conn.Write(p)
+	if err != nil {
+		err = t.writeErr("write", err)
+	}
+	return n, err
+}
+
+// WriteBuffers implements [Channel]. It packs the slices into full 16 KiB
+// records: runs of small slices are copied into one reusable buffer,
+// whole records of a large slice go straight to crypto/tls. It consumes
+// *bufs as net.Buffers.WriteTo does and does not allocate. On error the
+// count is the bytes accepted by the TLS layer, and *bufs may have been
+// consumed further.
+func (t *TLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if err := t.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.wbuf == nil {
+		t.wbuf = make([]byte, 0, tlsMaxPlaintext)
+	}
+	var total int64
+	flush := func() error {
+		if len(t.wbuf) == 0 {
+			return nil
+		}
+		n, err := t.conn.Write(t.wbuf)
+		total += int64(n)
+		t.wbuf = t.wbuf[:0]
+		return err
+	}
+	for len(*bufs) > 0 {
+		b := (*bufs)[0]
+		for len(b) > 0 {
+			if len(t.wbuf) == 0 && len(b) >= tlsMaxPlaintext {
+				whole := len(b) - len(b)%tlsMaxPlaintext
+				n, err := t.conn.Write(b[:whole])
+				total += int64(n)
+				if err != nil {
+					(*bufs)[0] = b[n:]
+					return total, t.writeErr("writev", err)
+				}
+				b = b[whole:]
+				continue
+			}
+			c := copy(t.wbuf[len(t.wbuf):tlsMaxPlaintext], b)
+			t.wbuf = t.wbuf[:len(t.wbuf)+c]
+			b = b[c:]
+			if len(t.wbuf) == tlsMaxPlaintext {
+				if err := flush(); err != nil {
+					(*bufs)[0] = b
+					return total, t.writeErr("writev", err)
+				}
+			}
+		}
+		(*bufs)[0] = nil
+		*bufs = (*bufs)[1:]
+	}
+	if err := flush(); err != nil {
+		return total, t.writeErr("writev", err)
+	}
+	return total, nil
+}
+
+// Shutdown implements [Channel]. Shutting the write side sends
+// close_notify and then shuts the inner channel's write side, so the peer
+// reads io.EOF; shutting the read side makes Read return io.EOF.
+func (t *TLS) Shutdown(how Direction) error {
+	if how != Read && how != Write && how != Both {
+		return &OpError{Op: "shutdown", Channel: t.name, Err: fmt.Errorf("invalid direction %d", int(how))}
+	}
+	if t.closed.Load() {
+		return &OpError{Op: "shutdown", Channel: t.name, Err: net.ErrClosed}
+	}
+	var errs []error
+	if how&Write != 0 {
+		t.hsMu.Lock()
+		c, ok := t.conn, t.hsDone && t.hsErr == nil
+		t.hsMu.Unlock()
+		if ok {
+			if err := c.CloseWrite(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if how&Read != 0 {
+		t.readShut.Store(true)
+	}
+	if err := t.inner.Shutdown(how); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &OpError{Op: "shutdown", Channel: t.name, Err: err}
+	}
+	return nil
+}
+
+// Close sends close_notify when the handshake completed and no Write is
+// in flight, then closes the inner channel. Pending calls return an error
+// wrapping net.ErrClosed; so do calls after the first Close.
+func (t *TLS) Close() error {
+	if t.closed.Swap(true) {
+		return &OpError{Op: "close", Channel: t.name, Err: net.ErrClosed}
+	}
+	if !t.hsMu.TryLock() {
+		// A handshake is running: closing the inner channel ends it.
+		if err := t.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return &OpError{Op: "close", Channel: t.name, Err: err}
+		}
+		return nil
+	}
+	c := t.conn
+	if !t.hsDone {
+		// Keep a later Handshake from starting.
+		t.hsDone, t.hsErr = true, &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: net.ErrClosed}
+	}
+	t.hsMu.Unlock()
+	var err error
+	if c != nil {
+		err = c.Close()
+	} else {
+		err = t.raw.Close()
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return &OpError{Op: "close", Channel: t.name, Err: err}
+	}
+	return nil
+}
+
+// SetDeadline implements [Deadliner] when the inner channel does.
+func (t *TLS) SetDeadline(tm time.Time) error { return t.raw.SetDeadline(tm) }
+
+// SetReadDeadline implements [Deadliner] when the inner channel does.
+func (t *TLS) SetReadDeadline(tm time.Time) error { return t.raw.SetReadDeadline(tm) }
+
+// SetWriteDeadline implements [Deadliner] when the inner channel does.
+func (t *TLS) SetWriteDeadline(tm time.Time) error { return t.raw.SetWriteDeadline(tm) }
+
+// tlsRawConn presents a Channel to crypto/tls as a net.Conn and watches
+// the TLS record framing (5-byte header: type, version, length) of what
+// it reads, so the wrapper knows whether an EOF fell between records.
+type tlsRawConn struct {
+	ch Channel
+
+	// Read side: only crypto/tls's reader touches these (it serializes
+	// reads), except the atomics.
+	hdr        [5]byte
+	hdrN       int
+	bodyLeft   int
+	pendingEOF bool
+
+	sawEOF        atomic.Bool // EOF was returned to crypto/tls
+	eofAtBoundary atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// track advances the record parser over b.
+func (c *tlsRawConn) track(b []byte) {
+	for len(b) > 0 {
+		if c.bodyLeft > 0 {
+			n := min(c.bodyLeft, len(b))
+			c.bodyLeft -= n
+			b = b[n:]
+			continue
+		}
+		n := copy(c.hdr[c.hdrN:], b)
+		c.hdrN += n
+		b = b[n:]
+		if c.hdrN == len(c.hdr) {
+			c.bodyLeft = int(c.hdr[3])<<8 | int(c.hdr[4])
+			c.hdrN = 0
+		}
+	}
+}
+
+func (c *tlsRawConn) Read(p []byte) (int, error) {
+	if c.pendingEOF {
+		return 0, c.eof()
+	}
+	n, err := c.ch.Read(p)
+	c.track(p[:n])
+	if err == io.EOF {
+		if n > 0 {
+			// Deliver the data now and the EOF on the next call, so that
+			// crypto/tls only sees EOF when it wants more bytes.
+			c.pendingEOF = true
+			return n, nil
+		}
+		return 0, c.eof()
+	}
+	return n, err
+}
+
+func (c *tlsRawConn) eof() error {
+	c.eofAtBoundary.Store(c.hdrN == 0 && c.bodyLeft == 0)
+	c.sawEOF.Store(true)
+	return io.EOF
+}
+
+func (c *tlsRawConn) Write(p []byte) (int, error) { return c.ch.Write(p) }
+
+func (c *tlsRawConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.ch != nil {
+			c.closeErr = c.ch.Close()
+		}
+	})
+	return c.closeErr
+}
+
+func (c *tlsRawConn) LocalAddr() net.Addr {
+	if nc, ok := c.ch.(NetConner); ok && nc.NetConn() != nil {
+		return nc.NetConn().LocalAddr()
+	}
+	return channelAddr{c.ch}
+}
+
+func (c *tlsRawConn) RemoteAddr() net.Addr {
+	if nc, ok := c.ch.(NetConner); ok && nc.NetConn() != nil {
+		return nc.NetConn().RemoteAddr()
+	}
+	return channelAddr{c.ch}
+}
+
+func (c *tlsRawConn) SetDeadline(t time.Time) error {
+	if d, ok := c.ch.(Deadliner); ok {
+		return d.SetDeadline(t)
+	}
+	return errDeadlineUnsupported
+}
+
+func (c *tlsRawConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.ch.(Deadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return errDeadlineUnsupported
+}
+
+func (c *tlsRawConn) SetWriteDeadline(t time.Time) error {
+	if d, ok := c.ch.(Deadliner); ok {
+		return d.SetWriteDeadline(t)
+	}
+	return errDeadlineUnsupported
+}
+
+var errDeadlineUnsupported = fmt.Errorf("channel: the inner channel has no deadlines: %w", errors.ErrUnsupported)
+
+// channelAddr names a Channel that is not built on a net.Conn.
+type channelAddr struct{ ch Channel }
+
+func (a channelAddr) Network() string { return "channel" }
+func (a channelAddr) String() string {
+	if a.ch == nil {
+		return "?"
+	}
+	return a.ch.Name()
+}

@@ -1,0 +1,92 @@
+// Package crypto holds livemig's credentials objects: x509 certificate
+// directories, PSK key files and anonymous credentials, plus the authz
+// objects that decide which client identities a server accepts. Objects are
+// spelled like QEMU's -object option so operators can reuse their
+// configuration, and live in a [Registry] by ID.
+//
+// # Objects
+//
+// [ParseObject] understands
+//
+//	tls-creds-x509,id=ID,dir=DIR,endpoint=server|client,verify-peer=on|off[,priority=P][,sanity-check=on|off]
+//	tls-creds-psk,id=ID,dir=DIR,endpoint=server|client[,username=NAME][,priority=P]
+//	tls-creds-anon,id=ID,endpoint=server|client[,priority=P]
+//	authz-simple,id=ID,identity=DN
+//	authz-list,id=ID[,policy=deny|allow],rules.N.match=PATTERN,rules.N.policy=allow|deny[,rules.N.format=exact|glob]
+//
+// Booleans accept on/off, yes/no and true/false; ",," is a literal comma
+// inside a value, as in QEMU. Unknown keys, a missing id, a repeated key and
+// a value QEMU would reject are errors that name the key. priority (a GnuTLS
+// priority string) is accepted so QEMU command lines parse, and otherwise
+// ignored: crypto/tls chooses its own cipher suites. endpoint defaults to
+// client and verify-peer to on, as in QEMU.
+//
+// # x509 directories
+//
+// The directory layout is QEMU's: ca-cert.pem, server-cert.pem and
+// server-key.pem (server), client-cert.pem and client-key.pem (client;
+// optional, needed when the server verifies peers), and an optional
+// ca-crl.pem honoured by the server: a revoked client is refused. Private
+// keys may be PKCS#1, PKCS#8 or SEC 1 (EC) PEM; encrypted keys are refused.
+//
+// Loading checks what QEMU's sanity checks check (crypto/tlscredsx509.c),
+// and every failure names the file and the check:
+//
+//   - each file is readable, at most 1 MiB, and holds the PEM it should;
+//   - a private key readable by group or others is refused unless
+//     [X509Options.InsecureKeyPermissions] is set;
+//   - the private key matches the certificate;
+//   - with sanity checks on (the default): every CA certificate is in its
+//     validity window, has basic constraints CA=true and, when it has a key
+//     usage extension, keyCertSign; the leaf is in its validity window, is
+//     not a CA, has digitalSignature when it has a key usage extension, has
+//     serverAuth (server) or clientAuth (client) when it has an extended
+//     key usage extension, and chains to ca-cert.pem; a CRL is signed by
+//     the CA.
+//
+// # Trust and the interop traps
+//
+// [Creds.TLSConfig] builds the whole trust decision, so the TLS channel is
+// a thin wrapper. A server requests a client certificate WITHOUT a list of
+// CA names (a GnuTLS client with an RSA key sends no certificate when the
+// request lists names) and verifies the chain, the validity, the CRL and
+// the authz object itself in VerifyConnection. A server sends no TLS 1.3
+// session tickets (they broke QEMU sources mid-stream; migration has no use
+// for resumption). A client without a host name to check fails, as QEMU's
+// does, unless verify-peer=off.
+//
+// # Identities
+//
+// A client's identity is the subject distinguished name of its verified
+// certificate, formatted by [FormatDN] as RFC 4514 does and as GnuTLS's
+// gnutls_x509_crt_get_dn2 (and so `certtool -i`, the "Subject:" line) print
+// it: relative distinguished names from the last to the first
+// ("CN=client.example.com,O=Example,C=GB"), the attribute names GnuTLS uses
+// (CN, C, O, OU, L, ST, DC, UID, EMAIL, serialNumber, street, postalCode,
+// title, givenName, surName, ...; others as dotted OIDs with a #hex value),
+// and backslash escapes for the characters RFC 4514 reserves. An operator
+// can copy the Subject line of `certtool -i` into authz-simple's identity.
+// PSK identities are the username.
+//
+// # Hot reload
+//
+// [Creds.Reload] (and [Registry.Reload], [Registry.Watch]) re-read an
+// object's files. The new material is swapped in atomically only when it
+// loads and passes every check; otherwise the old material stays and the
+// error is returned. Configurations from TLSConfig pick the current
+// material at each handshake (GetConfigForClient, GetClientCertificate,
+// VerifyConnection), so new handshakes use the new files and established
+// sessions keep theirs.
+//
+// # Anonymous credentials
+//
+// tls-creds-anon gives encryption WITHOUT authentication: anyone can be the
+// peer. crypto/tls has no anonymous Diffie-Hellman suites, so anon servers
+// present a throw-away self-signed certificate that anon clients do not
+// verify; it does not interoperate with QEMU's tls-creds-anon. It is never
+// chosen by default.
+//
+// # Concurrency
+//
+// [Creds], [Registry] and the authz objects are safe for concurrent use.
+package crypto

@@ -1,0 +1,9 @@
+package crypto_test
+
+import (
+	"testing"
+
+	"github.com/livemig/livemig/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }

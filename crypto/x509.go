@@ -1,0 +1,455 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names of QEMU's tls-creds-x509 directory.
+const (
+	CACertFile     = "ca-cert.pem"
+	CACRLFile      = "ca-crl.pem"
+	ServerCertFile = "server-cert.pem"
+	ServerKeyFile  = "server-key.pem"
+	ClientCertFile = "client-cert.pem"
+	ClientKeyFile  = "client-key.pem"
+)
+
+// maxFileSize bounds every credentials file read.
+const maxFileSize = 1 << 20
+
+// X509Options configures NewX509Creds. The zero value of each field is
+// QEMU's default.
+type X509Options struct {
+	ID       string
+	Dir      string
+	Endpoint Endpoint
+	// InsecureSkipVerifyPeer is verify-peer=off: a server accepts clients
+	// without a verified certificate, a client does not verify the server.
+	InsecureSkipVerifyPeer bool
+	// SkipSanityCheck is sanity-check=off: only parsing and the key match
+	// are checked at load time (peers are still verified).
+	SkipSanityCheck bool
+	// InsecureKeyPermissions allows a private key file readable by group
+	// or others.
+	InsecureKeyPermissions bool
+	// Priority is the GnuTLS priority string; accepted, not applied.
+	Priority string
+}
+
+// CheckError is a failed load-time check: the file and what is wrong.
+type CheckError struct {
+	ID    string // object id
+	File  string // full path
+	Check string // the check that failed, e.g. "validity", "key match"
+	Err   error
+}
+
+// Error returns "crypto: ID: FILE: CHECK: reason".
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("crypto: %s: %s: %s: %v", e.ID, e.File, e.Check, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// x509Material is one immutable load of a directory.
+type x509Material struct {
+	roots  *x509.CertPool
+	cas    []*x509.Certificate
+	cert   *tls.Certificate // nil for a client without a certificate
+	leaf   *x509.Certificate
+	crl    *x509.RevocationList
+	stamps stamps
+}
+
+// NewX509Creds loads and checks an x509 directory.
+func NewX509Creds(o X509Options) (*Creds, error) {
+	if o.ID == "" {
+		return nil, errors.New("crypto: tls-creds-x509: missing id")
+	}
+	if o.Dir == "" {
+		return nil, fmt.Errorf("crypto: %s: missing dir", o.ID)
+	}
+	c := &Creds{id: o.ID, kind: X509, endpoint: o.Endpoint, priority: o.Priority, x509: o}
+	m, err := loadX509(&c.x509)
+	if err != nil {
+		return nil, err
+	}
+	c.mat.Store(m)
+	return c, nil
+}
+
+// VerifyPeer reports whether peers are verified (verify-peer=on).
+func (c *Creds) VerifyPeer() bool { return c.kind == X509 && !c.x509.InsecureSkipVerifyPeer }
+
+// Dir returns the directory an x509 or psk object reads.
+func (c *Creds) Dir() string {
+	if c.kind == PSK {
+		return c.psk.Dir
+	}
+	return c.x509.Dir
+}
+
+// readBounded reads a file of at most maxFileSize bytes, recording its
+// stamp.
+func readBounded(path string, st *stamps) ([]byte, error) {
+	f, err := os.Open(path)
+	st.add(path, f)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	return data, nil
+}
+
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		if bytes.Contains(data, []byte("-----BEGIN")) {
+			return nil, errors.New("no complete CERTIFICATE PEM block (truncated or corrupt PEM?)")
+		}
+		return nil, errors.New("no CERTIFICATE PEM block")
+	}
+	return certs, nil
+}
+
+func parseKey(data []byte) (crypto.Signer, error) {
+	blk, _ := pem.Decode(data)
+	if blk == nil {
+		if bytes.Contains(data, []byte("-----BEGIN")) {
+			return nil, errors.New("no complete PEM block (truncated or corrupt PEM?)")
+		}
+		return nil, errors.New("no PEM block")
+	}
+	var k any
+	var err error
+	switch blk.Type {
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(blk.Bytes)
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, errors.New("encrypted private keys are not supported")
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a private key (want RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)", blk.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", blk.Type, err)
+	}
+	switch s := k.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+		return s.(crypto.Signer), nil
+	}
+	return nil, fmt.Errorf("unsupported private key type %T", k)
+}
+
+func checkValidity(c *x509.Certificate, now time.Time) error {
+	if now.Before(c.NotBefore) {
+		return fmt.Errorf("certificate %q is not yet valid: valid from %s", CertDN(c), c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if now.After(c.NotAfter) {
+		return fmt.Errorf("certificate %q has expired: valid until %s", CertDN(c), c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// loadX509 reads and checks a directory; it never returns partial material.
+func loadX509(o *X509Options) (*x509Material, error) {
+	m := &x509Material{}
+	now := time.Now()
+	path := func(name string) string { return filepath.Join(o.Dir, name) }
+	fail := func(name, check string, err error) error {
+		return &CheckError{ID: o.ID, File: path(name), Check: check, Err: err}
+	}
+	sanity := !o.SkipSanityCheck
+
+	// CA certificates.
+	data, err := readBounded(path(CACertFile), &m.stamps)
+	if err != nil {
+		return nil, fail(CACertFile, "read", err)
+	}
+	m.cas, err = parseCerts(data)
+	if err != nil {
+		return nil, fail(CACertFile, "parse", err)
+	}
+	m.roots = x509.NewCertPool()
+	for _, ca := range m.cas {
+		if sanity {
+			if err := checkValidity(ca, now); err != nil {
+				return nil, fail(CACertFile, "validity", err)
+			}
+			if !ca.BasicConstraintsValid || !ca.IsCA {
+				return nil, fail(CACertFile, "basic constraints", fmt.Errorf("certificate %q is not a CA (basic constraints CA=true missing)", CertDN(ca)))
+			}
+			if ca.KeyUsage != 0 && ca.KeyUsage&x509.KeyUsageCertSign == 0 {
+				return nil, fail(CACertFile, "key usage", fmt.Errorf("CA certificate %q lacks keyCertSign", CertDN(ca)))
+			}
+		}
+		m.roots.AddCert(ca)
+	}
+
+	// Own certificate and key.
+	certName, keyName := ServerCertFile, ServerKeyFile
+	want := x509.ExtKeyUsageServerAuth
+	if o.Endpoint == Client {
+		certName, keyName = ClientCertFile, ClientKeyFile
+		want = x509.ExtKeyUsageClientAuth
+	}
+	_, certErr := os.Stat(path(certName))
+	_, keyErr := os.Stat(path(keyName))
+	switch {
+	case o.Endpoint == Client && os.IsNotExist(certErr) && os.IsNotExist(keyErr):
+		// A client may have no certificate; record absence for Watch.
+		m.stamps.add(path(certName), nil)
+		m.stamps.add(path(keyName), nil)
+	case certErr == nil && os.IsNotExist(keyErr):
+		return nil, fail(keyName, "read", fmt.Errorf("missing while %s exists: %w", certName, keyErr))
+	case keyErr == nil && os.IsNotExist(certErr):
+		return nil, fail(certName, "read", fmt.Errorf("missing while %s exists: %w", keyName, certErr))
+	default:
+		if err := loadLeaf(o, m, certName, keyName, want, now, fail); err != nil {
+			return nil, err
+		}
+	}
+
+	// Optional CRL (server side, as QEMU).
+	if o.Endpoint == Server {
+		data, err := readBounded(path(CACRLFile), &m.stamps)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fail(CACRLFile, "read", err)
+		default:
+			if err := loadCRL(m, data, now, sanity); err != nil {
+				return nil, fail(CACRLFile, "parse", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+func loadLeaf(o *X509Options, m *x509Material, certName, keyName string, want x509.ExtKeyUsage, now time.Time, fail func(string, string, error) error) error {
+	data, err := readBounded(filepath.Join(o.Dir, certName), &m.stamps)
+	if err != nil {
+		return fail(certName, "read", err)
+	}
+	chain, err := parseCerts(data)
+	if err != nil {
+		return fail(certName, "parse", err)
+	}
+	leaf := chain[0]
+	keyPath := filepath.Join(o.Dir, keyName)
+	if !o.InsecureKeyPermissions {
+		fi, err := os.Stat(keyPath)
+		if err != nil {
+			return fail(keyName, "read", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return fail(keyName, "permissions", fmt.Errorf("mode %#o lets group or others read the private key (chmod 600 it, or opt in with InsecureKeyPermissions)", perm))
+		}
+	}
+	kdata, err := readBounded(keyPath, &m.stamps)
+	if err != nil {
+		return fail(keyName, "read", err)
+	}
+	key, err := parseKey(kdata)
+	if err != nil {
+		return fail(keyName, "parse", err)
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if pub, ok := key.Public().(equaler); !ok || !pub.Equal(leaf.PublicKey) {
+		return fail(keyName, "key match", fmt.Errorf("private key does not match the public key of %s", certName))
+	}
+	if !o.SkipSanityCheck {
+		if err := checkValidity(leaf, now); err != nil {
+			return fail(certName, "validity", err)
+		}
+		if leaf.BasicConstraintsValid && leaf.IsCA {
+			return fail(certName, "basic constraints", fmt.Errorf("certificate %q is a CA; a leaf must not be", CertDN(leaf)))
+		}
+		if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+			return fail(certName, "key usage", fmt.Errorf("certificate %q lacks digitalSignature", CertDN(leaf)))
+		}
+		if !hasEKU(leaf, want) {
+			return fail(certName, "extended key usage", fmt.Errorf("certificate %q is not for TLS %s authentication (extended key usage lacks %s)", CertDN(leaf), o.Endpoint, ekuName(want)))
+		}
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fail(certName, "chain", fmt.Errorf("does not chain to %s: %w", CACertFile, err))
+		}
+	}
+	cert := &tls.Certificate{PrivateKey: key, Leaf: leaf}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	m.cert, m.leaf = cert, leaf
+	return nil
+}
+
+func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) error {
+	blk, _ := pem.Decode(data)
+	if blk == nil || blk.Type != "X509 CRL" {
+		return errors.New("no X509 CRL PEM block")
+	}
+	crl, err := x509.ParseRevocationList(blk.Bytes)
+	if err != nil {
+		return err
+	}
+	signed := false
+	for _, ca := range m.cas {
+		if crl.CheckSignatureFrom(ca) == nil {
+			signed = true
+			break
+		}
+	}
+	if !signed {
+		return errors.New("CRL is not signed by a certificate in " + CACertFile)
+	}
+	m.crl = crl
+	return nil
+}
+
+func hasEKU(c *x509.Certificate, want x509.ExtKeyUsage) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true // absent extension: any use, as QEMU
+	}
+	for _, u := range c.ExtKeyUsage {
+		if u == want || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+func ekuName(u x509.ExtKeyUsage) string {
+	if u == x509.ExtKeyUsageServerAuth {
+		return "serverAuth"
+	}
+	return "clientAuth"
+}
+
+// verifyPeer checks a peer chain against m: chain to the CA, validity,
+// extended key usage, CRL and (clients) host name.
+func (m *x509Material) verifyPeer(id string, certs []*x509.Certificate, usage x509.ExtKeyUsage, hostname string) error {
+	if len(certs) == 0 {
+		return errors.New("no certificate")
+	}
+	leaf := certs[0]
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{Roots: m.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}, DNSName: hostname}
+	if _, err := leaf.Verify(opts); err != nil {
+		return fmt.Errorf("certificate %q: %w", CertDN(leaf), err)
+	}
+	if m.crl != nil {
+		for _, r := range m.crl.RevokedCertificateEntries {
+			if r.SerialNumber != nil && r.SerialNumber.Cmp(leaf.SerialNumber) == 0 && bytes.Equal(m.crl.RawIssuer, leaf.RawIssuer) {
+				return fmt.Errorf("certificate %q (serial %s) is revoked by %s", CertDN(leaf), leaf.SerialNumber, CACRLFile)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Creds) x509ServerConfig(minV uint16, authz Authz) *tls.Config {
+	base := baseConfig(minV)
+	// Each handshake snapshots the current material so that the
+	// certificate it presents and the CA it trusts come from one load.
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		m := c.mat.Load()
+		cfg := baseConfig(minV)
+		cfg.Certificates = []tls.Certificate{*m.cert}
+		if c.x509.InsecureSkipVerifyPeer {
+			cfg.ClientAuth = tls.NoClientCert
+			return cfg, nil
+		}
+		// Trap 1: no ClientCAs, so the CertificateRequest carries no CA
+		// names; the chain is verified below.
+		cfg.ClientAuth = tls.RequestClientCert
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return fmt.Errorf("crypto: %s: client sent no certificate and verify-peer=on", c.id)
+			}
+			if err := m.verifyPeer(c.id, cs.PeerCertificates, x509.ExtKeyUsageClientAuth, ""); err != nil {
+				return fmt.Errorf("crypto: %s: verifying client: %w", c.id, err)
+			}
+			if authz != nil {
+				dn := CertDN(cs.PeerCertificates[0])
+				if !authz.IsAllowed(dn) {
+					return fmt.Errorf("crypto: %s: authz %q denies client %q", c.id, authz.ID(), dn)
+				}
+			}
+			return nil
+		}
+		return cfg, nil
+	}
+	return base
+}
+
+func (c *Creds) x509ClientConfig(minV uint16, hostname string) *tls.Config {
+	cfg := baseConfig(minV)
+	cfg.ServerName = hostname
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if m := c.mat.Load(); m.cert != nil {
+			return m.cert, nil
+		}
+		return &tls.Certificate{}, nil
+	}
+	// Verification is ours (VerifyConnection) so that it uses the current
+	// material; crypto/tls's own would use a fixed RootCAs.
+	cfg.InsecureSkipVerify = true
+	if c.x509.InsecureSkipVerifyPeer {
+		return cfg
+	}
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		m := c.mat.Load()
+		if err := m.verifyPeer(c.id, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, hostname); err != nil {
+			return fmt.Errorf("crypto: %s: verifying server: %w", c.id, err)
+		}
+		return nil
+	}
+	return cfg
+}
