@@ -1,0 +1,202 @@
+package migration
+
+import (
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"os"
+	"time"
+
+	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/uri"
+)
+
+// Limits and defaults of a Config.
+const (
+	// MaxChannels is the largest number of channels of one session.
+	MaxChannels = 256
+
+	DefaultConnectTimeout   = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultHelloTimeout     = 10 * time.Second
+	DefaultSessionTimeout   = 30 * time.Second
+)
+
+// Config configures tasks, listeners, servers and sessions. A nil *Config
+// is the same as a zero Config, and every zero field has a useful default,
+// documented on the field. A Config must not be modified after it has been
+// passed to a function of this package; use [Config.Clone] to derive one.
+type Config struct {
+	// Registry holds the credentials and authz objects that tls-creds and
+	// tls-authz name. It is needed only with TLS.
+	Registry *crypto.Registry
+
+	// TLSCreds, TLSHostname and TLSAuthz are QEMU's migrate-set-parameters
+	// tls-creds, tls-hostname and tls-authz. They apply to every channel and
+	// are merged with the address's tls-* options; an option set in both
+	// places with different values is an error.
+	//
+	// TLSCreds names a credentials object: x509 and anon credentials run
+	// TLS, psk credentials run DTLS. The side that dials (the source, unless
+	// DialBack) needs client credentials, the other side server credentials.
+	// TLSHostname is the name the server certificate must match; the default
+	// is the host of a tcp address. As in QEMU, a client with x509
+	// credentials on unix, vsock, exec or fd needs it. TLSAuthz names an
+	// authz object that checks the client's distinguished name on the
+	// server side.
+	TLSCreds    string
+	TLSHostname string
+	TLSAuthz    string
+
+	// ConnectTimeout bounds the connect phase; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds the tls-handshake phase; 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// HelloTimeout bounds the hello phase; 0 means DefaultHelloTimeout.
+	HelloTimeout time.Duration
+	// SessionTimeout is how long a Server waits, after the main channel of
+	// a session, for the session's other channels, and how long it
+	// remembers an expired session; 0 means DefaultSessionTimeout.
+	SessionTimeout time.Duration
+
+	// SessionID identifies the migration in every hello. On the source the
+	// zero value means a random ID, drawn once per Connect or DialSession.
+	// On the destination the zero value accepts any session; a non-zero
+	// value refuses channels of other sessions.
+	SessionID SessionID
+	// Role, Index and Channels are what a single Connect announces in its
+	// hello: the channel's role (default RoleMain), its index (0 for the
+	// main channel) and the number of channels of the session (0 means 1).
+	// DialSession and Server set them per channel themselves, from Channels.
+	Role     Role
+	Index    int
+	Channels int
+	// Capabilities are the capability bits this side offers; a Stream's
+	// Capabilities are the bits both sides offered.
+	Capabilities Capabilities
+
+	// RateLimit is the initial rate limit of every Stream in bytes per
+	// second; 0 means unlimited. See Stream.SetRateLimit.
+	RateLimit int64
+
+	// Raw skips the hello, to talk to QEMU itself, and tells TLS that the
+	// peer sends no close_notify: a clean end of the connection at a record
+	// boundary ends the stream, a cut inside a record is an error.
+	Raw bool
+
+	// FDs holds named descriptors for fd:NAME addresses, the equivalent of
+	// QEMU's getfd monitor command. A task that uses a descriptor takes
+	// ownership of it: closing the Stream closes the file. An fd:NUMBER
+	// address not found in FDs uses the inherited descriptor NUMBER.
+	FDs map[string]*os.File
+
+	// DialBack reverses the connections: the source listens on the address
+	// and the destination dials it, for a destination behind NAT or a proxy.
+	// Connect and DialSession then listen, and a Listener's AcceptTask and a
+	// Server then dial. Both sides must agree; the hello checks it.
+	DialBack bool
+
+	// Logf, if not nil, receives diagnostic messages such as refused
+	// channels. nil means silent.
+	Logf func(format string, args ...any)
+
+	// Progress, if not nil, is called with each phase a task enters, in
+	// order, from the task's goroutine. Tasks of a session call it
+	// concurrently.
+	Progress func(Phase)
+}
+
+// Clone returns a shallow copy of c with its own FDs map. Clone of nil
+// returns a zero Config.
+func (c *Config) Clone() *Config {
+	if c == nil {
+		return &Config{}
+	}
+	c2 := *c
+	if c.FDs != nil {
+		c2.FDs = maps.Clone(c.FDs)
+	}
+	return &c2
+}
+
+// populate returns a copy of c with the defaults filled in.
+func (c *Config) populate() *Config {
+	c2 := c.Clone()
+	if c2.ConnectTimeout == 0 {
+		c2.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c2.HandshakeTimeout == 0 {
+		c2.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c2.HelloTimeout == 0 {
+		c2.HelloTimeout = DefaultHelloTimeout
+	}
+	if c2.SessionTimeout == 0 {
+		c2.SessionTimeout = DefaultSessionTimeout
+	}
+	if c2.Channels == 0 {
+		c2.Channels = 1
+	}
+	return c2
+}
+
+// validate checks a populated Config.
+func (c *Config) validate() error {
+	switch {
+	case c.ConnectTimeout < 0, c.HandshakeTimeout < 0, c.HelloTimeout < 0, c.SessionTimeout < 0:
+		return fmt.Errorf("migration: config: negative timeout")
+	case c.Channels < 1 || c.Channels > MaxChannels:
+		return fmt.Errorf("migration: config: Channels %d out of range 1..%d", c.Channels, MaxChannels)
+	case c.Index < 0 || c.Index >= c.Channels:
+		return fmt.Errorf("migration: config: Index %d out of range 0..%d", c.Index, c.Channels-1)
+	case c.Role > RolePostcopy:
+		return fmt.Errorf("migration: config: unknown Role %d", c.Role)
+	case (c.Role == RoleMain) != (c.Index == 0):
+		return fmt.Errorf("migration: config: the main channel, and only it, has Index 0 (Role %s, Index %d)", c.Role, c.Index)
+	case c.RateLimit < 0:
+		return fmt.Errorf("migration: config: negative RateLimit")
+	}
+	return nil
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
+}
+
+// tlsParams merges the address's tls-* options with the Config's.
+func (c *Config) tlsParams(addr *uri.Address) (uri.TLS, error) {
+	t := addr.TLS
+	merge := func(name string, dst *string, v string) error {
+		if v == "" {
+			return nil
+		}
+		if *dst != "" && *dst != v {
+			return fmt.Errorf("migration: %s %q in the address conflicts with %q in the Config", name, *dst, v)
+		}
+		*dst = v
+		return nil
+	}
+	if err := merge("tls-creds", &t.Creds, c.TLSCreds); err != nil {
+		return t, err
+	}
+	if err := merge("tls-hostname", &t.Hostname, c.TLSHostname); err != nil {
+		return t, err
+	}
+	if err := merge("tls-authz", &t.Authz, c.TLSAuthz); err != nil {
+		return t, err
+	}
+	if t.Creds == "" && (t.Hostname != "" || t.Authz != "") {
+		return t, fmt.Errorf("migration: tls-hostname and tls-authz need tls-creds")
+	}
+	return t, nil
+}
+
+// newSessionID returns a random session ID.
+func newSessionID() SessionID {
+	var id SessionID
+	rand.Read(id[:])
+	return id
+}

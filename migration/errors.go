@@ -1,0 +1,91 @@
+package migration
+
+import (
+	"errors"
+	"net"
+	"fmt"
+	"strings"
+)
+
+// PhaseError is the error of a failed [Task]: the phase in which it failed
+// and why. Err is never nil; errors.Is and errors.As see through it, so a
+// cancelled task's error matches context.Canceled and a closed socket's
+// net.ErrClosed.
+type PhaseError struct {
+	Phase Phase // the phase that failed; never PhaseReady or PhaseFailed
+	Err   error
+}
+
+func (e *PhaseError) Error() string {
+	return "migration: " + e.Phase.String() + ": " + strings.TrimPrefix(e.Err.Error(), "migration: ")
+}
+
+// Unwrap returns e.Err.
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// HelloMismatchError reports a hello whose field does not fit this side's
+// configuration. Local and Remote are the two values as text. The peer's
+// values appear only in the local error: they are never sent back to the
+// peer, which learns only a refusal code (see [RefusedError]).
+type HelloMismatchError struct {
+	Field  string // "magic", "version", "direction", "session", "role", "index", "count", "kind"
+	Local  string // what this side expected
+	Remote string // what the peer sent
+}
+
+func (e *HelloMismatchError) Error() string {
+	return fmt.Sprintf("migration: hello mismatch: %s: local %s, remote %s", e.Field, e.Local, e.Remote)
+}
+
+// RefusedError is what a side learns when its peer refused the channel in
+// its hello reply: the session it asked for (its own value) and the peer's
+// reason.
+type RefusedError struct {
+	Session SessionID
+	Role    Role
+	Index   int
+	Reason  Status
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("migration: peer refused %s channel %d of session %s: %s", e.Role, e.Index, e.Session, e.Reason)
+}
+
+// SessionError reports a session that a [Server] gave up on: it expired
+// before every announced channel arrived. Missing names the channels that
+// never came, such as "multifd 2".
+type SessionError struct {
+	Session SessionID
+	Missing []string
+	Err     error // the cause, such as a timeout; may be nil
+}
+
+func (e *SessionError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "migration: session %s", e.Session)
+	if len(e.Missing) > 0 {
+		fmt.Fprintf(&b, ": missing channels: %s", strings.Join(e.Missing, ", "))
+	}
+	if e.Err != nil {
+		b.WriteString(": " + strings.TrimPrefix(e.Err.Error(), "migration: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *SessionError) Unwrap() error { return e.Err }
+
+// timeoutError is returned when a timeout of Config ends a phase; it
+// implements net.Error.
+type timeoutError struct{ what string }
+
+func (e *timeoutError) Error() string   { return "migration: " + e.what + " timed out" }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
+
+// ErrStreamShutdown is the sticky error of a Stream after Shutdown, and the
+// cause of reads and writes that Shutdown interrupted. It wraps net.ErrClosed.
+var ErrStreamShutdown = fmt.Errorf("migration: stream shut down: %w", net.ErrClosed)
+
+// ErrFrame reports a malformed stripe frame of a multi-channel Session.
+var ErrFrame = errors.New("migration: malformed stripe frame")

@@ -1,0 +1,389 @@
+package migration
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/livemig/livemig/channel"
+)
+
+// HelloSize is the size in bytes of an encoded [Hello].
+const HelloSize = 64
+
+// HelloMagic is the first four bytes of a hello, "LMIG". It differs from
+// QEMU's stream magic 0x5145564D and multifd magic 0x11223344, so a livemig
+// hello is never taken for a QEMU stream or the other way round.
+const HelloMagic = 0x4C4D4947
+
+// HelloVersion is the hello version this package speaks.
+const HelloVersion = 1
+
+// SessionID identifies one migration across its channels.
+type SessionID [16]byte
+
+// String formats id as a UUID, such as "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".
+func (id SessionID) String() string {
+	var b [36]byte
+	hex.Encode(b[0:8], id[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], id[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], id[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], id[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], id[10:])
+	return string(b[:])
+}
+
+// IsZero reports whether id is all zeros ("any session").
+func (id SessionID) IsZero() bool { return id == SessionID{} }
+
+// Role is the job of a channel within a session.
+type Role uint8
+
+// Roles of a channel.
+const (
+	RoleMain       Role = 0 // the migration stream; index 0
+	RoleMultifd    Role = 1 // a parallel page channel
+	RoleReturnPath Role = 2 // a dedicated destination-to-source channel
+	RolePostcopy   Role = 3 // the postcopy preempt channel
+)
+
+// String returns "main", "multifd", "return-path" or "postcopy".
+func (r Role) String() string {
+	switch r {
+	case RoleMain:
+		return "main"
+	case RoleMultifd:
+		return "multifd"
+	case RoleReturnPath:
+		return "return-path"
+	case RolePostcopy:
+		return "postcopy"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// Capabilities is a set of capability bits exchanged in the hello. Bits
+// this package does not name are carried through unchanged.
+type Capabilities uint64
+
+// Capability bits.
+const (
+	CapReturnPath Capabilities = 1 << 0 // the destination will use the return path
+	CapPostcopy   Capabilities = 1 << 1 // postcopy may follow precopy
+	CapStripes    Capabilities = 1 << 2 // the session stripes pages across its channels
+)
+
+// String lists the set bits, such as "return-path|0x100".
+func (c Capabilities) String() string {
+	if c == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, n := range []struct {
+		c    Capabilities
+		name string
+	}{{CapReturnPath, "return-path"}, {CapPostcopy, "postcopy"}, {CapStripes, "stripes"}} {
+		if c&n.c != 0 {
+			parts = append(parts, n.name)
+			c &^= n.c
+		}
+	}
+	if c != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", uint64(c)))
+	}
+	return strings.Join(parts, "|")
+}
+
+// Status is the answer carried by a hello reply.
+type Status uint16
+
+// Statuses of a hello reply. Requests carry StatusOK.
+const (
+	StatusOK             Status = 0
+	StatusUnknownSession Status = 1 // no such session (a non-main channel came first)
+	StatusExpiredSession Status = 2 // the session timed out or is complete
+	StatusDuplicate      Status = 3 // this role and index already arrived
+	StatusMismatch       Status = 4 // a field did not fit the peer's configuration
+	StatusRefused        Status = 5 // refused for another reason, such as shutdown
+)
+
+// String describes the status.
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusUnknownSession:
+		return "unknown session"
+	case StatusExpiredSession:
+		return "expired session"
+	case StatusDuplicate:
+		return "duplicate channel"
+	case StatusMismatch:
+		return "hello mismatch"
+	case StatusRefused:
+		return "refused"
+	}
+	return fmt.Sprintf("status(%d)", uint16(s))
+}
+
+// Kinds of hello.
+const (
+	kindRequest = 1
+	kindReply   = 2
+)
+
+// Hello is the decoded form of the 64-byte hello each side sends after the
+// TLS handshake; the package documentation gives its layout byte by byte.
+type Hello struct {
+	Version      uint8 // HelloVersion
+	Reply        bool  // sent by the side that accepted the connection
+	Role         Role
+	Source       bool // the sender is the migration source
+	Session      SessionID
+	Index        uint16
+	Channels     uint16 // channels in the session, 1..MaxChannels
+	Status       Status // StatusOK in requests
+	Capabilities Capabilities
+}
+
+// MarshalBinary encodes h into HelloSize bytes. It never fails.
+func (h *Hello) MarshalBinary() ([]byte, error) {
+	b := make([]byte, HelloSize)
+	h.put(b)
+	return b, nil
+}
+
+func (h *Hello) put(b []byte) {
+	_ = b[HelloSize-1]
+	clear(b[:HelloSize])
+	binary.BigEndian.PutUint32(b[0:], HelloMagic)
+	b[4] = h.Version
+	b[5] = kindRequest
+	if h.Reply {
+		b[5] = kindReply
+	}
+	b[6] = byte(h.Role)
+	if h.Source {
+		b[7] = 1
+	}
+	copy(b[8:24], h.Session[:])
+	binary.BigEndian.PutUint16(b[24:], h.Index)
+	binary.BigEndian.PutUint16(b[26:], h.Channels)
+	binary.BigEndian.PutUint16(b[28:], uint16(h.Status))
+	binary.BigEndian.PutUint64(b[32:], uint64(h.Capabilities))
+}
+
+// UnmarshalBinary decodes a hello. It checks the magic, the version, the
+// kind and the ranges of role, index and channel count, and ignores the
+// reserved bytes. A wrong magic or version is a *HelloMismatchError.
+func (h *Hello) UnmarshalBinary(b []byte) error {
+	if len(b) != HelloSize {
+		return fmt.Errorf("migration: hello is %d bytes, want %d", len(b), HelloSize)
+	}
+	if m := binary.BigEndian.Uint32(b); m != HelloMagic {
+		what := fmt.Sprintf("%#08x", m)
+		switch m {
+		case 0x5145564D:
+			what += " (a QEMU migration stream: use Raw)"
+		case 0x11223344:
+			what += " (a QEMU multifd channel)"
+		}
+		return &HelloMismatchError{Field: "magic", Local: fmt.Sprintf("%#08x", HelloMagic), Remote: what}
+	}
+	if b[4] != HelloVersion {
+		return &HelloMismatchError{Field: "version", Local: fmt.Sprint(HelloVersion), Remote: fmt.Sprint(b[4])}
+	}
+	var n Hello
+	n.Version = b[4]
+	switch b[5] {
+	case kindRequest:
+	case kindReply:
+		n.Reply = true
+	default:
+		return fmt.Errorf("migration: hello: unknown kind %d", b[5])
+	}
+	n.Role = Role(b[6])
+	if n.Role > RolePostcopy {
+		return fmt.Errorf("migration: hello: unknown role %d", b[6])
+	}
+	if b[7]&^1 != 0 {
+		return fmt.Errorf("migration: hello: unknown flags %#02x", b[7])
+	}
+	n.Source = b[7]&1 != 0
+	copy(n.Session[:], b[8:24])
+	n.Index = binary.BigEndian.Uint16(b[24:])
+	n.Channels = binary.BigEndian.Uint16(b[26:])
+	n.Status = Status(binary.BigEndian.Uint16(b[28:]))
+	n.Capabilities = Capabilities(binary.BigEndian.Uint64(b[32:]))
+	if n.Status == StatusOK {
+		if n.Channels < 1 || n.Channels > MaxChannels {
+			return fmt.Errorf("migration: hello: channel count %d out of range 1..%d", n.Channels, MaxChannels)
+		}
+		if n.Index >= n.Channels {
+			return fmt.Errorf("migration: hello: index %d not below channel count %d", n.Index, n.Channels)
+		}
+		if (n.Role == RoleMain) != (n.Index == 0) {
+			return fmt.Errorf("migration: hello: %s channel with index %d", n.Role, n.Index)
+		}
+	}
+	*h = n
+	return nil
+}
+
+// placeFunc decides, on the side that accepted a connection, whether the
+// request fits; it returns the status of the reply and, when refusing, the
+// local error. It may adjust the reply (the session ID it assigned).
+type placeFunc func(req *Hello, reply *Hello) (Status, error)
+
+// helloOneWay reports whether the transport carries the hello only from
+// source to destination: exec and file streams may end in a process or
+// file that cannot answer.
+func helloOneWay(t string) bool { return t == "exec" || t == "file" }
+
+// exchangeHello runs the hello on ch. The side that opened the connection
+// (initiator) writes its request and reads the reply; the other side reads
+// the request, calls place and writes the reply. With oneWay only the source
+// writes and only the destination reads. It returns the peer's hello.
+// Reads are exactly HelloSize bytes, so no stream byte is consumed.
+func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiator, oneWay bool, timeout time.Duration, place placeFunc) (*Hello, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello"})
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { ch.Close() })
+	peer, err := exchangeHelloLocked(ch, local, initiator, oneWay, place)
+	if !stop() {
+		if c := context.Cause(ctx); c != nil {
+			return nil, c
+		}
+	}
+	return peer, err
+}
+
+func exchangeHelloLocked(ch channel.Channel, local Hello, initiator, oneWay bool, place placeFunc) (*Hello, error) {
+	var buf [HelloSize]byte
+	local.Version = HelloVersion
+	write := func(h *Hello) error {
+		h.put(buf[:])
+		if _, err := ch.Write(buf[:]); err != nil {
+			return fmt.Errorf("migration: writing hello: %w", err)
+		}
+		return nil
+	}
+	read := func() (*Hello, error) {
+		if _, err := io.ReadFull(ch, buf[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("migration: reading hello: %w", err)
+		}
+		h := new(Hello)
+		if err := h.UnmarshalBinary(buf[:]); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	if oneWay {
+		if local.Source {
+			local.Reply = false
+			return nil, write(&local)
+		}
+		peer, err := read()
+		if err != nil {
+			return nil, err
+		}
+		if peer.Reply {
+			return nil, &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
+		}
+		reply := local
+		if st, err := place(peer, &reply); st != StatusOK {
+			return nil, err
+		}
+		return peer, nil
+	}
+	if initiator {
+		local.Reply = false
+		if err := write(&local); err != nil {
+			return nil, err
+		}
+		peer, err := read()
+		if err != nil {
+			return nil, err
+		}
+		if !peer.Reply {
+			return nil, &HelloMismatchError{Field: "kind", Local: "reply", Remote: "request"}
+		}
+		if peer.Status != StatusOK {
+			return nil, &RefusedError{Session: local.Session, Role: local.Role, Index: int(local.Index), Reason: peer.Status}
+		}
+		if err := checkPeer(&local, peer); err != nil {
+			return nil, err
+		}
+		if !local.Session.IsZero() && peer.Session != local.Session {
+			return nil, &HelloMismatchError{Field: "session", Local: local.Session.String(), Remote: peer.Session.String()}
+		}
+		return peer, nil
+	}
+	peer, err := read()
+	if err != nil {
+		return nil, err
+	}
+	reply := local
+	reply.Reply = true
+	if peer.Reply {
+		reply.Status = StatusMismatch
+		err = &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
+	} else if err = checkPeer(&local, peer); err != nil {
+		reply.Status = StatusMismatch
+	} else {
+		reply.Status, err = place(peer, &reply)
+	}
+	if reply.Status != StatusOK {
+		// The refusal carries only our own values and a code.
+		reply.Role, reply.Index, reply.Channels, reply.Capabilities = local.Role, 0, 0, 0
+		reply.Session = local.Session
+		_ = write(&reply)
+		if err == nil {
+			err = fmt.Errorf("migration: refused channel: %s", reply.Status)
+		}
+		return nil, err
+	}
+	if err := write(&reply); err != nil {
+		return nil, err
+	}
+	return peer, nil
+}
+
+// checkPeer checks what both sides of any connection must agree on.
+func checkPeer(local, peer *Hello) error {
+	if local.Source == peer.Source {
+		dir := func(src bool) string {
+			if src {
+				return "source"
+			}
+			return "destination"
+		}
+		return &HelloMismatchError{Field: "direction", Local: dir(local.Source), Remote: dir(peer.Source)}
+	}
+	return nil
+}
+
+// defaultPlace is the placement of a Listener without a Server: the request
+// must name the configured session, if any.
+func defaultPlace(cfg *Config) placeFunc {
+	return func(req, reply *Hello) (Status, error) {
+		if !cfg.SessionID.IsZero() && req.Session != cfg.SessionID {
+			return StatusMismatch, &HelloMismatchError{Field: "session", Local: cfg.SessionID.String(), Remote: req.Session.String()}
+		}
+		reply.Session = req.Session
+		reply.Role, reply.Index, reply.Channels = req.Role, req.Index, req.Channels
+		return StatusOK, nil
+	}
+}
