@@ -2,8 +2,8 @@ package migration
 
 import (
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 )
 

@@ -53,7 +53,7 @@ type Stream struct {
 
 	// write side
 	wbuf    []byte
-	wn      int         // bytes used in wbuf
+	wn      int // bytes used in wbuf
 	iovArr  [MaxIOV][]byte
 	iov     net.Buffers // iovArr[:n], handed to WriteBuffers
 	lastBuf bool        // the last iov is the open region of wbuf
