@@ -55,8 +55,10 @@
 // # tcp
 //
 // HOST is a host name or IPv4 address (letters, digits, '-', '.', '_', at
-// most 253 bytes), an IPv6 address in brackets (optionally with a zone, as in
-// [fe80::1%eth0]), or empty, which means every address on the listen side.
+// most 253 bytes), an IPv6 address in brackets, or empty, which means every
+// address on the listen side. An IPv6 address may carry a zone, an interface
+// name or index of at most 15 bytes (IFNAMSIZ) made of letters, digits, '-',
+// '.' and '_', as in [fe80::1%eth0].
 // An IPv6 address without brackets is an error. PORT is a decimal number
 // from 0 to 65535 (0 asks a listener for any free port; leading zeros are
 // dropped) or a service name of letters, digits and inner '-' with at least
@@ -121,9 +123,10 @@
 //   - optionally one suffix, case-insensitive and binary: b (1), k (1024),
 //     M, G, T, P, E (1024^6): 64k, 2G;
 //   - a fraction with a suffix other than b, rounded to the nearest byte,
-//     halves up: 1.5k is 1536, .5M and 1.k are valid; a fraction that is not
-//     a whole number of bytes without a suffix is an error ("1.5"), "1.0" is
-//     1 byte;
+//     halves up (QEMU's code rounds so, though a comment there says the
+//     fraction is truncated): 1.5k is 1536, .5M and 1.k are valid; a
+//     fraction without a suffix is an error ("1.5") unless it is zero
+//     ("1.0" is 1 byte);
 //   - hexadecimal "0x" or "0X" and hex digits, with neither fraction nor
 //     suffix: 0x1000 (so 0x1b is 27 and 0x1E is 30, not a suffix);
 //   - no exponent: 1e3 reads as 1 exbibyte followed by garbage, an error.
@@ -151,6 +154,14 @@
 // error. As in QEMU, a client with x509 credentials on a transport without a
 // host name needs tls-hostname; see [Address.TLSHostname] and
 // [Address.NeedsTLSHostname].
+//
+// # Addresses
+//
+// An [Address] sets only the fields of its transport and holds no pointers,
+// so == compares two Addresses and assignment copies one. Helpers answer
+// what the layers above ask: [Address.ReachesPeer], [Address.TLSHostname],
+// [Address.NeedsTLSHostname], [Inet.HostPort], [Inet.PortRange],
+// [Inet.Families] and [Switch.Value].
 //
 // # Errors
 //

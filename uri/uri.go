@@ -67,8 +67,9 @@ func (s Switch) Value(def bool) bool {
 }
 
 // Inet holds a tcp: address and its options, as QEMU's inet_parse reads
-// them. A zero number means the option was absent; Parse never returns a
-// zero for an option that was given (see the package documentation).
+// them. A zero number means the option was absent: Parse rejects 0 for the
+// keep-alive numbers, and accepts to=0 only with port 0, where a range 0..0
+// means the same as no range.
 type Inet struct {
 	// Host is the host name or IP address, without brackets and as
 	// written; "" means any address (listen side). An IPv6 address may
@@ -84,8 +85,8 @@ type Inet struct {
 	To uint16
 
 	Numeric   Switch // numeric: no name resolution; Host must be an IP address or ""
-	IPv4      Switch // ipv4: allow IPv4; Off with IPv6 Off is an error
-	IPv6      Switch // ipv6: allow IPv6
+	IPv4      Switch // ipv4: use IPv4; see Families for how it combines with IPv6
+	IPv6      Switch // ipv6: use IPv6; Off with IPv4 Off is an error
 	KeepAlive Switch // keep-alive: SO_KEEPALIVE
 	MPTCP     Switch // mptcp: multipath TCP
 
@@ -99,6 +100,25 @@ type Inet struct {
 // result is what net.Dial and net.Listen take.
 func (i *Inet) HostPort() string {
 	return joinHostPort(i.Host, i.Port)
+}
+
+// Families reports which address families the ipv4 and ipv6 options
+// allow, the way QEMU's inet_ai_family_from_address (util/qemu-sockets.c)
+// reads them: naming one family on, or the other off, restricts the address
+// to that family; neither option, or both on, allows both. Parse rejects
+// both off, for which Families returns false, false.
+func (i *Inet) Families() (ipv4, ipv6 bool) {
+	switch {
+	case i.IPv4 == Off && i.IPv6 == Off:
+		return false, false
+	case i.IPv4 == On && i.IPv6 == On:
+		return true, true
+	case i.IPv6 == On || i.IPv4 == Off:
+		return false, true
+	case i.IPv4 == On || i.IPv6 == Off:
+		return true, false
+	}
+	return true, true
 }
 
 // PortRange returns the numeric port range to listen on: first is Port and
@@ -126,9 +146,11 @@ type TLS struct {
 }
 
 // Address is a parsed migration URI. Only the fields of its Transport are
-// set; the others are zero. Copying an Address copies it fully (it holds no
-// pointers), and two Addresses are equal with == exactly when they mean the
-// same thing.
+// set; the others are zero. An Address holds no pointers: assignment copies
+// it and == compares it field by field. Parse spells switches, numbers and
+// option order one way, so "tcp:h:080,ipv4" and "tcp:h:80,ipv4=yes" give
+// equal Addresses, but it keeps host names, IPv6 addresses and paths as
+// written.
 type Address struct {
 	Transport Transport
 

@@ -88,3 +88,25 @@ func TestAddressComparable(t *testing.T) {
 		t.Errorf("%+v != %+v", *a, *b)
 	}
 }
+
+func TestFamilies(t *testing.T) {
+	for _, tt := range []struct {
+		ipv4, ipv6 Switch
+		v4, v6     bool
+	}{
+		{Unset, Unset, true, true},
+		{On, On, true, true},
+		{On, Unset, true, false},
+		{Unset, Off, true, false},
+		{Unset, On, false, true},
+		{Off, Unset, false, true},
+		{On, Off, true, false},
+		{Off, On, false, true},
+		{Off, Off, false, false},
+	} {
+		i := Inet{IPv4: tt.ipv4, IPv6: tt.ipv6}
+		if v4, v6 := i.Families(); v4 != tt.v4 || v6 != tt.v6 {
+			t.Errorf("ipv4=%v ipv6=%v: Families() = %v, %v; want %v, %v", tt.ipv4, tt.ipv6, v4, v6, tt.v4, tt.v6)
+		}
+	}
+}
