@@ -96,6 +96,7 @@ func FuzzParse(f *testing.F) {
 		"file:/f,tls-creds=c",       // a file is no peer
 		// everywhere
 		"",
+		"defer", // qemu-options.hx -incoming defer: no URI
 		"rdma:h:1",
 		"tcp:h\x00:1",
 		"exec:" + strings.Repeat("x", MaxLength),

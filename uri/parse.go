@@ -70,6 +70,9 @@ func (p *parser) parse() (*Address, *Error) {
 		return nil, p.fail(i, "NUL byte: expected none anywhere")
 	}
 	scheme, body, ok := strings.Cut(s, ":")
+	if s == "defer" {
+		return nil, p.fail(0, "defer is QEMU's -incoming keyword, not a URI: expected one of tcp:, unix:, vsock:, exec:, fd:, file:")
+	}
 	if !ok {
 		return nil, p.fail(0, "missing transport: expected one of tcp:, unix:, vsock:, exec:, fd:, file:")
 	}

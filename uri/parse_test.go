@@ -58,6 +58,9 @@ var parseTests = []struct {
 	{"tcp service dash", "tcp:localhost:x11-ssh", tcp("localhost", "x11-ssh"), ""},
 	{"tcp service digits", "tcp:localhost:9pfs", tcp("localhost", "9pfs"), ""},
 	{"tcp host underscore", "tcp:my_host.example:1", tcp("my_host.example", "1"), ""},
+	// qemu-options.hx, the full -incoming tcp: form with every documented option
+	{"tcp qemu-options full", "tcp:[::]:4444,to=4450,ipv4=on,ipv6=on",
+		tcp("::", "4444", withInet(func(i *Inet) { i.To, i.IPv4, i.IPv6 = 4450, On, On })), ""},
 	// qemu-options.hx: ,to=maxport
 	{"tcp to", "tcp::4444,to=4450", tcp("", "4444", withInet(func(i *Inet) { i.To = 4450 })), ""},
 	{"tcp to equal", "tcp::4444,to=4444", tcp("", "4444", withInet(func(i *Inet) { i.To = 4444 })), ""},
@@ -169,7 +172,8 @@ var parseTests = []struct {
 	{"file offset whole fraction", "file:/f,offset=1.0", Address{Transport: File, Path: "/f", Offset: 1}, "file:/f,offset=1"},
 	{"file offset trailing dot", "file:/f,offset=3.", Address{Transport: File, Path: "/f", Offset: 3}, "file:/f,offset=3"},
 	{"file offset octal-looking", "file:/f,offset=010", Address{Transport: File, Path: "/f", Offset: 10}, "file:/f,offset=10"},
-	// qemu_strtosz: hex without suffix; 0x1b is 27, 0x1E is 30
+	// qemu-options.hx: "offset allows the common size suffixes, or a 0x prefix, but not both";
+	// so 0x1b is 27 and 0x1E is 30
 	{"file offset hex", "file:/f,offset=0x1000", Address{Transport: File, Path: "/f", Offset: 4096}, "file:/f,offset=4096"},
 	{"file offset hex b", "file:/f,offset=0x1b", Address{Transport: File, Path: "/f", Offset: 27}, "file:/f,offset=27"},
 	{"file offset HEX E", "file:/f,offset=0X1E", Address{Transport: File, Path: "/f", Offset: 30}, "file:/f,offset=30"},
@@ -222,6 +226,8 @@ var errorTests = []struct {
 	{"upper case", "TCP:h:1", `uri: parse "TCP:h:1": at offset 0: unknown transport "TCP": expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	// qemu-options.hx -incoming rdma: exists in QEMU; livemig does not carry it
 	{"rdma", "rdma:h:1", `uri: parse "rdma:h:1": at offset 0: transport rdma: is not supported: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
+	// qemu-options.hx: "-incoming defer" waits for migrate_incoming; it is no URI
+	{"defer", "defer", `uri: parse "defer": at offset 0: defer is QEMU's -incoming keyword, not a URI: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	{"NUL", "tcp:h\x00:1", `uri: parse "tcp:h\x00:1": at offset 5: NUL byte: expected none anywhere`},
 	{"too long", "exec:" + strings.Repeat("x", MaxLength), `uri: parse "exec:` + strings.Repeat("x", 251) + `"...: at offset 4096: input is 4101 bytes long: expected at most 4096 (uri.MaxLength)`},
 
@@ -288,6 +294,7 @@ var errorTests = []struct {
 	{"tcp idle range", "tcp::1,keep-alive-idle=4294967296", `uri: parse "tcp::1,keep-alive-idle=4294967296": at offset 23: keep-alive-idle=4294967296 out of range: expected at most 4294967295`},
 	{"tcp interval neg", "tcp::1,keep-alive-interval=-1", `uri: parse "tcp::1,keep-alive-interval=-1": at offset 27: invalid value "-1" for keep-alive-interval: expected a decimal number`},
 	// TLS options: IDs follow util/id.c id_wellformed
+	{"tcp hostname empty", "tcp::1,tls-creds=a,tls-hostname=", `uri: parse "tcp::1,tls-creds=a,tls-hostname=": at offset 31: tls-hostname needs a value: expected tls-hostname=NAME`},
 	{"tcp tls empty", "tcp::1,tls-creds=", `uri: parse "tcp::1,tls-creds=": at offset 16: tls-creds needs a value: expected tls-creds=ID`},
 	{"tcp tls bare", "tcp::1,tls-creds", `uri: parse "tcp::1,tls-creds": at offset 16: tls-creds needs a value: expected tls-creds=ID`},
 	{"tcp tls digit first", "tcp::1,tls-creds=0tls", `uri: parse "tcp::1,tls-creds=0tls": at offset 17: invalid object ID "0tls" for tls-creds: expected a letter, then letters, digits, '-', '.' or '_'`},
