@@ -1,0 +1,532 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/uri"
+)
+
+// Stripe framing constants; the package documentation describes the frame.
+const (
+	// StripeSize is the largest payload of one stripe frame.
+	StripeSize = 256 << 10
+	// StripeHeaderSize is the size of a stripe frame's header.
+	StripeHeaderSize = 16
+
+	stripeMagic = 0x4C53 // "LS"
+	frameData   = 1
+	frameEnd    = 2
+)
+
+// Session is the set of channels of one migration: a main channel and
+// Channels-1 multifd channels, each with its own TLS state. A Session is an
+// ordered byte stream striped across its channels: the source's Write cuts
+// what it is given into frames of up to StripeSize bytes and hands frame k
+// to channel k mod N, where a goroutine per channel encrypts and writes it,
+// so TLS runs on as many cores as there are channels; the destination's
+// Read takes frame k from channel k mod N, where a goroutine per channel
+// reads and decrypts ahead, so the bytes come out in the order they went
+// in.
+//
+// DialSession makes the source's Session, Server.AcceptSession the
+// destination's. Write, Flush and Close (on the source) must be called from
+// one goroutine, Read (on the destination) from one goroutine; Err,
+// Shutdown, ID and the accessors may be called from any goroutine.
+type Session struct {
+	id      SessionID
+	source  bool
+	streams []*Stream // by channel index
+	roles   []Role
+	lanes   []*Stream // main and multifd channels, by index
+
+	err       atomic.Pointer[error]
+	done      chan struct{}
+	doneOnce  sync.Once
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	// source
+	free   chan []byte
+	cur    []byte
+	seq    uint64
+	ins    []chan stripeFrame
+	writes sync.WaitGroup
+
+	// destination
+	outs  []chan stripeFrame
+	rcur  stripeFrame
+	roff  int
+	rnext uint64
+}
+
+type stripeFrame struct {
+	seq uint64
+	buf []byte
+	end bool
+	err error
+}
+
+// newSession starts the lane goroutines over streams (indexed by channel).
+func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Session {
+	s := &Session{id: id, source: source, streams: streams, roles: roles, done: make(chan struct{})}
+	for i, st := range streams {
+		if roles[i] == RoleMain || roles[i] == RoleMultifd {
+			s.lanes = append(s.lanes, st)
+		}
+	}
+	n := len(s.lanes)
+	s.free = make(chan []byte, 2*n+1)
+	for range 2*n + 1 {
+		s.free <- make([]byte, 0, StripeSize)
+	}
+	if source {
+		for _, st := range s.lanes {
+			in := make(chan stripeFrame, 1)
+			s.ins = append(s.ins, in)
+			s.wg.Add(1)
+			go s.writeLane(st, in)
+		}
+	} else {
+		for i, st := range s.lanes {
+			out := make(chan stripeFrame, 1)
+			s.outs = append(s.outs, out)
+			s.wg.Add(1)
+			go s.readLane(st, uint64(i), uint64(n), out)
+		}
+	}
+	return s
+}
+
+// ID returns the session's ID.
+func (s *Session) ID() SessionID { return s.id }
+
+// Channels returns the number of channels of the session.
+func (s *Session) Channels() int { return len(s.streams) }
+
+// Stream returns the Stream of channel i. The Session's goroutines use the
+// Streams of the main and multifd channels; use them directly only for
+// their statistics or before the first Write or Read.
+func (s *Session) Stream(i int) *Stream { return s.streams[i] }
+
+// ReturnPath returns the Stream for the destination-to-source direction:
+// the session's return-path channel if it has one, else the reverse
+// direction of the main channel.
+func (s *Session) ReturnPath() *Stream {
+	for i, r := range s.roles {
+		if r == RoleReturnPath {
+			return s.streams[i]
+		}
+	}
+	return s.streams[0].ReturnPath()
+}
+
+// Err returns the session's first error, or nil.
+func (s *Session) Err() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Session) setErr(err error) {
+	s.err.CompareAndSwap(nil, &err)
+}
+
+// Shutdown ends the session at once from any goroutine: every channel is
+// shut down and pending Write, Flush and Read calls fail. Close must still
+// be called.
+func (s *Session) Shutdown() {
+	s.setErr(ErrStreamShutdown)
+	s.doneOnce.Do(func() { close(s.done) })
+	for _, st := range s.streams {
+		st.Shutdown()
+	}
+}
+
+// Write copies p into stripe frames and hands full frames to the channels.
+// It returns len(p) and nil, or the session's first error.
+func (s *Session) Write(p []byte) (int, error) {
+	if !s.source {
+		return 0, errors.New("migration: Write on the destination's session")
+	}
+	n := len(p)
+	for len(p) > 0 {
+		if err := s.Err(); err != nil {
+			return 0, err
+		}
+		if s.cur == nil {
+			select {
+			case s.cur = <-s.free:
+			case <-s.done:
+				return 0, s.Err()
+			}
+		}
+		c := copy(s.cur[len(s.cur):cap(s.cur)], p)
+		s.cur = s.cur[:len(s.cur)+c]
+		p = p[c:]
+		if len(s.cur) == cap(s.cur) {
+			s.dispatch(stripeFrame{buf: s.cur})
+			s.cur = nil
+		}
+	}
+	return n, s.Err()
+}
+
+func (s *Session) dispatch(f stripeFrame) {
+	f.seq = s.seq
+	s.seq++
+	s.writes.Add(1)
+	select {
+	case s.ins[f.seq%uint64(len(s.ins))] <- f:
+	case <-s.done:
+		s.writes.Done()
+	}
+}
+
+// Flush sends the partial frame and waits until every channel has written
+// its frames.
+func (s *Session) Flush() error {
+	if !s.source {
+		return nil
+	}
+	if len(s.cur) > 0 {
+		s.dispatch(stripeFrame{buf: s.cur})
+		s.cur = nil
+	}
+	s.writes.Wait()
+	return s.Err()
+}
+
+func (s *Session) writeLane(st *Stream, in chan stripeFrame) {
+	defer s.wg.Done()
+	for f := range in {
+		if s.Err() == nil {
+			typ, n := byte(frameData), len(f.buf)
+			if f.end {
+				typ = frameEnd
+			}
+			st.PutBE16(stripeMagic)
+			st.PutByte(typ)
+			st.PutByte(0)
+			st.PutBE32(uint32(n))
+			st.PutBE64(f.seq)
+			if n > 0 {
+				st.PutBufferNoCopy(f.buf)
+			}
+			if err := st.Flush(); err != nil {
+				s.setErr(err)
+				s.doneOnce.Do(func() { close(s.done) })
+			}
+		}
+		if f.buf != nil {
+			s.free <- f.buf[:0]
+		}
+		s.writes.Done()
+	}
+}
+
+// readFrameHeader reads and checks one stripe frame header; want is the
+// sequence number the channel must carry next. It returns the payload
+// length and whether the frame ends the stream.
+func readFrameHeader(st *Stream, want uint64) (int, bool, error) {
+	b, err := st.Peek(StripeHeaderSize)
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(b) == 0 {
+			return 0, false, fmt.Errorf("%w: stream ended without an end frame: %w", ErrFrame, io.ErrUnexpectedEOF)
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, false, err
+	}
+	magic := uint16(b[0])<<8 | uint16(b[1])
+	typ, rsv := b[2], b[3]
+	n := int(uint32(b[4])<<24 | uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7]))
+	var seq uint64
+	for _, c := range b[8:16] {
+		seq = seq<<8 | uint64(c)
+	}
+	st.Skip(StripeHeaderSize)
+	switch {
+	case magic != stripeMagic:
+		return 0, false, fmt.Errorf("%w: magic %#04x", ErrFrame, magic)
+	case rsv != 0:
+		return 0, false, fmt.Errorf("%w: reserved byte %#02x", ErrFrame, rsv)
+	case seq != want:
+		return 0, false, fmt.Errorf("%w: sequence %d, want %d", ErrFrame, seq, want)
+	case typ == frameEnd && n == 0:
+		return 0, true, nil
+	case typ == frameData && n > 0 && n <= StripeSize:
+		return n, false, nil
+	}
+	return 0, false, fmt.Errorf("%w: type %d with length %d", ErrFrame, typ, n)
+}
+
+func (s *Session) readLane(st *Stream, seq, step uint64, out chan stripeFrame) {
+	defer s.wg.Done()
+	send := func(f stripeFrame) bool {
+		select {
+		case out <- f:
+			return true
+		case <-s.done:
+			return false
+		}
+	}
+	for {
+		n, end, err := readFrameHeader(st, seq)
+		if err != nil {
+			send(stripeFrame{seq: seq, err: err})
+			return
+		}
+		if end {
+			send(stripeFrame{seq: seq, end: true})
+			return
+		}
+		var buf []byte
+		select {
+		case buf = <-s.free:
+		case <-s.done:
+			return
+		}
+		buf = buf[:n]
+		if _, err := st.GetBuffer(buf); err != nil {
+			s.free <- buf[:0]
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			send(stripeFrame{seq: seq, err: err})
+			return
+		}
+		if !send(stripeFrame{seq: seq, buf: buf}) {
+			s.free <- buf[:0]
+			return
+		}
+		seq += step
+	}
+}
+
+// Read reads the next bytes of the striped stream, in the order the source
+// wrote them. At the end of the session it returns io.EOF; a channel that
+// ends without the end frame is an error wrapping io.ErrUnexpectedEOF.
+func (s *Session) Read(p []byte) (int, error) {
+	if s.source {
+		return 0, errors.New("migration: Read on the source's session")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for s.roff == len(s.rcur.buf) {
+		if err := s.Err(); err != nil {
+			return 0, err
+		}
+		if s.rcur.buf != nil {
+			s.free <- s.rcur.buf[:0]
+			s.rcur = stripeFrame{}
+			s.roff = 0
+		}
+		lane := s.rnext % uint64(len(s.outs))
+		var f stripeFrame
+		select {
+		case f = <-s.outs[lane]:
+		case <-s.done:
+			return 0, s.Err()
+		}
+		switch {
+		case f.err != nil:
+			s.setErr(fmt.Errorf("migration: session %s, channel %d: %w", s.id, lane, f.err))
+		case f.end:
+			s.setErr(io.EOF)
+		default:
+			s.rcur = f
+			s.rnext++
+		}
+	}
+	n := copy(p, s.rcur.buf[s.roff:])
+	s.roff += n
+	return n, nil
+}
+
+// Close ends the session. On the source it flushes, sends the end frame on
+// every channel and closes them, returning the first error; on the
+// destination it closes every channel. Close is idempotent.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		if s.source {
+			err := s.Flush()
+			if err == nil {
+				n := uint64(len(s.ins))
+				for range n {
+					s.dispatch(stripeFrame{end: true})
+				}
+				err = s.Flush()
+			}
+			for _, in := range s.ins {
+				close(in)
+			}
+			s.wg.Wait()
+			for _, st := range s.streams {
+				if cerr := st.Close(); err == nil {
+					err = cerr
+				}
+			}
+			s.closeErr = err
+			s.setErr(fmt.Errorf("migration: session closed: %w", net.ErrClosed))
+			s.doneOnce.Do(func() { close(s.done) })
+			return
+		}
+		s.setErr(fmt.Errorf("migration: session closed: %w", net.ErrClosed))
+		s.doneOnce.Do(func() { close(s.done) })
+		for _, st := range s.streams {
+			st.Shutdown()
+		}
+		s.wg.Wait()
+		for _, st := range s.streams {
+			st.Close()
+		}
+	})
+	return s.closeErr
+}
+
+// DialSession sets up the source's Session: it connects the main channel
+// and then cfg.Channels-1 multifd channels in parallel, all announcing the
+// same session ID (cfg.SessionID, or a random one), each with its own TLS
+// handshake. With cfg.DialBack it listens on addr instead and accepts the
+// destination's channels, placing each by its hello. If any channel fails,
+// DialSession closes the others and returns the first error.
+func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session, error) {
+	c := cfg.populate()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if c.Raw {
+		return nil, errors.New("migration: a Session needs the hello; Config.Raw is set")
+	}
+	id := c.SessionID
+	if id.IsZero() {
+		id = newSessionID()
+	}
+	n := c.Channels
+	streams := make([]*Stream, n)
+	roles := make([]Role, n)
+	for i := range roles {
+		roles[i] = RoleMultifd
+	}
+	roles[0] = RoleMain
+	closeAll := func() {
+		for _, st := range streams {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}
+	chCfg := func(i int) *Config {
+		cc := c.Clone()
+		cc.Role, cc.Index, cc.SessionID = roles[i], i, id
+		return cc
+	}
+	if c.DialBack {
+		if !isSocket(addr.Transport) {
+			return nil, fmt.Errorf("migration: DialBack needs a tcp, unix or vsock address, not %s", addr.Transport)
+		}
+		ln, err := listenSocket(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		var mu sync.Mutex
+		taken := make([]bool, n)
+		tasks := make([]*Task, n)
+		for i := range n {
+			p, err := sourcePlan(addr, chCfg(i), id)
+			if err != nil {
+				return nil, err
+			}
+			p.open = func(ctx context.Context) (channel.Channel, error) {
+				s, err := ln.Accept(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return asChannel(s)
+			}
+			p.place = func(req, reply *Hello) (Status, error) {
+				if !req.Session.IsZero() && req.Session != id {
+					return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
+				}
+				if int(req.Channels) != n {
+					return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(n), Remote: fmt.Sprint(req.Channels)}
+				}
+				if req.Role != roles[req.Index] {
+					return StatusMismatch, &HelloMismatchError{Field: "role", Local: roles[req.Index].String(), Remote: req.Role.String()}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if taken[req.Index] {
+					return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
+				}
+				taken[req.Index] = true
+				reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
+				return StatusOK, nil
+			}
+			tasks[i] = p.start(ctx)
+		}
+		var first error
+		for _, t := range tasks {
+			st, err := t.Wait(context.Background())
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			streams[int(st.Peer().Index)] = st
+		}
+		if first != nil {
+			closeAll()
+			return nil, first
+		}
+		return newSession(id, true, streams, roles), nil
+	}
+	main, err := sourceTask(ctx, addr, chCfg(0), id)
+	if err != nil {
+		return nil, err
+	}
+	streams[0] = main
+	tasks := make([]*Task, n)
+	for i := 1; i < n; i++ {
+		p, err := sourcePlan(addr, chCfg(i), id)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		tasks[i] = p.start(ctx)
+	}
+	var first error
+	for i := 1; i < n; i++ {
+		st, err := tasks[i].Wait(context.Background())
+		if err != nil && first == nil {
+			first = err
+		}
+		streams[i] = st
+	}
+	if first != nil {
+		closeAll()
+		return nil, first
+	}
+	return newSession(id, true, streams, roles), nil
+}
+
+func sourceTask(ctx context.Context, addr *uri.Address, cfg *Config, id SessionID) (*Stream, error) {
+	p, err := sourcePlan(addr, cfg, id)
+	if err != nil {
+		return nil, err
+	}
+	return p.start(ctx).Wait(context.Background())
+}

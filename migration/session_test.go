@@ -1,0 +1,321 @@
+package migration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// randomData returns n deterministic pseudo-random bytes.
+func randomData(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// sessionTransfer writes data through src in uneven pieces and checks
+// that dst reads the same bytes and then io.EOF.
+func sessionTransfer(t testing.TB, src, dst *Session, data []byte) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		p := data
+		for i := 0; len(p) > 0; i++ {
+			n := min(len(p), 1+(i*7919)%70000)
+			if _, err := src.Write(p[:n]); err != nil {
+				errc <- err
+				return
+			}
+			p = p[n:]
+		}
+		errc <- src.Close()
+	}()
+	h := sha256.New()
+	n, err := io.Copy(h, dst)
+	if err != nil {
+		t.Errorf("destination: %v after %d bytes", err, n)
+	}
+	if want := sha256.Sum256(data); n != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Errorf("destination read %d bytes, want %d identical ones", n, len(data))
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("source: %v", err)
+	}
+}
+
+// serverSession starts a Server on dstAddr and returns it and its address.
+func startServer(t testing.TB, dstAddr string, cfg *Config) *Server {
+	t.Helper()
+	ln, err := Listen(testCtx(t), mustParse(t, dstAddr), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ln)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// TestSessionStripes migrates through sessions of 1 to 4 channels, each
+// with its own TLS, and checks the bytes come out in order.
+func TestSessionStripes(t *testing.T) {
+	for _, n := range []int{1, 2, 4} {
+		for _, kind := range []string{"", "x509"} {
+			t.Run(fmt.Sprintf("channels=%d/tls=%s", n, kind), func(t *testing.T) {
+				srcCfg, dstCfg := registries(t, kind)
+				srcCfg.Channels = n
+				srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
+				ctx := testCtx(t)
+				src, err := DialSession(ctx, srv.ln.Addr(), srcCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer src.Close()
+				dst, err := srv.AcceptSession(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer dst.Close()
+				if dst.ID() != src.ID() || dst.Channels() != n {
+					t.Fatalf("destination session %s with %d channels; source %s with %d", dst.ID(), dst.Channels(), src.ID(), n)
+				}
+				sessionTransfer(t, src, dst, randomData(3*StripeSize*n+12345, uint64(n)))
+				// Every channel carried stripes.
+				for i := range n {
+					if st := dst.Stream(i).Stats(); st.Read < StripeSize {
+						t.Errorf("channel %d read only %d bytes", i, st.Read)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSessionReturnPath: the destination answers on the main channel's
+// reverse direction while pages flow.
+func TestSessionReturnPath(t *testing.T) {
+	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "s"), nil)
+	ctx := testCtx(t)
+	src, err := DialSession(ctx, srv.ln.Addr(), &Config{Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	rp := dst.ReturnPath()
+	rp.PutBE16(2)
+	rp.PutBE16(4)
+	rp.PutBE32(42)
+	if err := rp.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	srp := src.ReturnPath()
+	if a, b, c := srp.GetBE16(), srp.GetBE16(), srp.GetBE32(); a != 2 || b != 4 || c != 42 {
+		t.Fatalf("return path: %d %d %d (%v)", a, b, c, srp.Err())
+	}
+	sessionTransfer(t, src, dst, randomData(100000, 9))
+}
+
+// TestDialBack reverses the connections: the source listens and the
+// destination dials, for a single channel and for a session, over tcp and
+// unix; the same code then runs in the usual direction.
+func TestDialBack(t *testing.T) {
+	for _, tr := range []string{"tcp", "unix"} {
+		for _, dialBack := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/dialback=%v", tr, dialBack), func(t *testing.T) {
+				addr := "unix:" + filepath.Join(t.TempDir(), "src.sock")
+				if tr == "tcp" {
+					addr = "tcp:127.0.0.1:" + freePort(t)
+				}
+				ctx := testCtx(t)
+				srcCfg, dstCfg := registries(t, "x509")
+				srcCfg.DialBack, dstCfg.DialBack = dialBack, dialBack
+				if dialBack {
+					// TLS roles follow the connection: the source accepts.
+					srcCfg, dstCfg = swapEndpoints(t, srcCfg, dstCfg)
+				}
+				ln, err := Listen(ctx, mustParse(t, addr), dstCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				at := ln.AcceptTask(ctx)
+				ct := Connect(ctx, ln.Addr(), srcCfg)
+				src, serr := ct.Wait(ctx)
+				dst, derr := at.Wait(ctx)
+				ln.Close()
+				if serr != nil || derr != nil {
+					t.Fatalf("source: %v; destination: %v", serr, derr)
+				}
+				transfer(t, src, dst, 50)
+				dst.Close()
+
+				// A session of three channels.
+				srcCfg.Channels, dstCfg.Channels = 3, 3
+				var (
+					srv   *Server
+					sdone = make(chan struct{})
+					ss    *Session
+					sserr error
+				)
+				if dialBack {
+					ln, err := Listen(ctx, mustParse(t, addr), dstCfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					srv, _ = NewServer(ln)
+				} else {
+					srv = startServer(t, addr, dstCfg)
+				}
+				defer srv.Close()
+				go func() {
+					defer close(sdone)
+					ss, sserr = DialSession(ctx, srv.ln.Addr(), srcCfg)
+				}()
+				ds, err := srv.AcceptSession(ctx)
+				<-sdone
+				if err != nil || sserr != nil {
+					t.Fatalf("source: %v; destination: %v", sserr, err)
+				}
+				defer ds.Close()
+				if ss.ID() != ds.ID() {
+					t.Fatalf("session IDs differ: %s, %s", ss.ID(), ds.ID())
+				}
+				sessionTransfer(t, ss, ds, randomData(2*StripeSize+7, 3))
+			})
+		}
+	}
+}
+
+// swapEndpoints gives the source server credentials and the destination
+// client credentials, for dial-back.
+func swapEndpoints(t testing.TB, src, dst *Config) (*Config, *Config) {
+	src.Registry, dst.Registry = dst.Registry, src.Registry
+	src.TLSHostname, dst.TLSHostname = "", "localhost"
+	return src, dst
+}
+
+// TestSessionRefusals: a multifd channel for an unknown session, a
+// session whose multifd channel never comes, and a channel for the
+// expired session.
+func TestSessionRefusals(t *testing.T) {
+	var logMu sync.Mutex
+	var logs []string
+	dstCfg := &Config{SessionTimeout: 300 * time.Millisecond, Logf: func(f string, a ...any) {
+		logMu.Lock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+		logMu.Unlock()
+	}}
+	srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
+	ctx := testCtx(t)
+	addr := srv.ln.Addr()
+	id := SessionID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+
+	// Unknown session.
+	_, err := Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 1, Channels: 2})
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != StatusUnknownSession || re.Session != id {
+		t.Fatalf("multifd channel of an unknown session: %v, want a *RefusedError for unknown session %s", err, id)
+	}
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != PhaseHello || !strings.Contains(err.Error(), id.String()) {
+		t.Fatalf("error %q: want phase hello naming the session", err)
+	}
+
+	// Main channel announcing 3 channels; only multifd 1 arrives.
+	main, err := Dial(ctx, addr, &Config{SessionID: id, Channels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	mf, err := Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 1, Channels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	start := time.Now()
+	_, err = srv.AcceptSession(ctx)
+	var se *SessionError
+	if !errors.As(err, &se) || se.Session != id || len(se.Missing) != 1 || se.Missing[0] != "channel 2" {
+		t.Fatalf("incomplete session: %v, want a *SessionError missing channel 2", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the session took %v to expire", d)
+	}
+	// Its channels were closed.
+	if main.ReturnPath().GetByte(); main.ReturnPath().Err() == nil {
+		t.Fatal("main channel of the expired session still open")
+	}
+
+	// Late channel for the expired session.
+	_, err = Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 2, Channels: 3})
+	if !errors.As(err, &re) || re.Reason != StatusExpiredSession {
+		t.Fatalf("channel of an expired session: %v", err)
+	}
+	// Duplicate main for a session being assembled.
+	id2 := SessionID{2}
+	m2, err := Dial(ctx, addr, &Config{SessionID: id2, Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if _, err = Dial(ctx, addr, &Config{SessionID: id2, Channels: 2}); !errors.As(err, &re) || re.Reason != StatusDuplicate {
+		t.Fatalf("second main channel: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	logMu.Lock()
+	joined := strings.Join(logs, "\n")
+	logMu.Unlock()
+	if !strings.Contains(joined, "unknown session "+id.String()) {
+		t.Errorf("server log does not name the unknown session:\n%s", joined)
+	}
+}
+
+// TestServerClose: closing a Server ends AcceptSession and a session being
+// assembled.
+func TestServerClose(t *testing.T) {
+	srv := startServer(t, "tcp:127.0.0.1:0", nil)
+	ctx := testCtx(t)
+	main, err := Dial(ctx, srv.ln.Addr(), &Config{Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	errc := make(chan error, 1)
+	go func() { _, err := srv.AcceptSession(ctx); errc <- err }()
+	time.Sleep(20 * time.Millisecond)
+	srv.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("AcceptSession after Close returned a session")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock AcceptSession")
+	}
+	if main.ReturnPath().GetByte(); main.ReturnPath().Err() == nil {
+		t.Fatal("channel of the pending session still open")
+	}
+	_ = context.Background
+}
