@@ -93,7 +93,7 @@ func (p *parser) parse() (*Address, *Error) {
 	case File:
 		err = p.parseFile(a, body, off)
 	case "rdma":
-		return nil, p.fail(0, "transport rdma: is not supported: expected one of tcp:, unix:, vsock:, exec:, fd:, file:")
+		return nil, p.fail(0, "rdma: is not supported by livemig: expected one of tcp:, unix:, vsock:, exec:, fd:, file:")
 	default:
 		return nil, p.fail(0, "unknown transport %q: expected one of tcp:, unix:, vsock:, exec:, fd:, file:", scheme)
 	}
