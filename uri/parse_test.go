@@ -225,7 +225,7 @@ var errorTests = []struct {
 	{"no colon", "tcp", `uri: parse "tcp": at offset 0: missing transport: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	{"upper case", "TCP:h:1", `uri: parse "TCP:h:1": at offset 0: unknown transport "TCP": expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	// qemu-options.hx -incoming rdma: exists in QEMU; livemig does not carry it
-	{"rdma", "rdma:h:1", `uri: parse "rdma:h:1": at offset 0: transport rdma: is not supported: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
+	{"rdma", "rdma:h:1", `uri: parse "rdma:h:1": at offset 0: rdma: is not supported by livemig: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	// qemu-options.hx: "-incoming defer" waits for migrate_incoming; it is no URI
 	{"defer", "defer", `uri: parse "defer": at offset 0: defer is QEMU's -incoming keyword, not a URI: expected one of tcp:, unix:, vsock:, exec:, fd:, file:`},
 	{"NUL", "tcp:h\x00:1", `uri: parse "tcp:h\x00:1": at offset 5: NUL byte: expected none anywhere`},
