@@ -10,12 +10,12 @@ import (
 
 // MigrationInfo is the part of query-migrate's reply that callers use.
 type MigrationInfo struct {
-	Status       string `json:"status"` // none, setup, active, completed, failed, cancelled, ...
-	ErrorDesc    string `json:"error-desc"`
-	TotalTime    int64  `json:"total-time"` // milliseconds
-	Downtime     int64  `json:"downtime"`   // milliseconds
-	SetupTime    int64  `json:"setup-time"` // milliseconds
-	RAM          *struct {
+	Status    string `json:"status"` // none, setup, active, completed, failed, cancelled, ...
+	ErrorDesc string `json:"error-desc"`
+	TotalTime int64  `json:"total-time"` // milliseconds
+	Downtime  int64  `json:"downtime"`   // milliseconds
+	SetupTime int64  `json:"setup-time"` // milliseconds
+	RAM       *struct {
 		Transferred int64   `json:"transferred"`
 		Total       int64   `json:"total"`
 		Remaining   int64   `json:"remaining"`

@@ -29,7 +29,9 @@ func TestDecodeMessage(t *testing.T) {
 		{name: "error", in: `{"id": "2", "error": {"class": "GenericError", "desc": "boom"}}`,
 			check: func(m *Message) bool { return m.Error != nil && m.Error.Desc == "boom" }},
 		{name: "event", in: `{"timestamp": {"seconds": 1795305608, "microseconds": 9549}, "event": "SHUTDOWN", "data": {"guest": false}}`,
-			check: func(m *Message) bool { return m.Event != nil && m.Event.Name == "SHUTDOWN" && m.Event.Timestamp.Unix() == 1795305608 }},
+			check: func(m *Message) bool {
+				return m.Event != nil && m.Event.Name == "SHUTDOWN" && m.Event.Timestamp.Unix() == 1795305608
+			}},
 		{name: "empty", in: ``, wantErr: "empty message"},
 		{name: "not object", in: `[1]`, wantErr: "does not start with"},
 		{name: "two kinds", in: `{"return": {}, "event": "X"}`, wantErr: "not exactly one"},
@@ -62,7 +64,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"error": {"class": "GenericError", "desc": "x"}}`))
 	f.Add([]byte(`{"event": "MIGRATION", "data": {"status": "active"}, "timestamp": {"seconds": -1, "microseconds": 99999999}}`))
 	f.Add([]byte(`{"return": 1}{"return": 2}`)) // two objects on one line
-	f.Add([]byte("\xff{"))                     // not JSON
+	f.Add([]byte("\xff{"))                      // not JSON
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {
