@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
 )
@@ -64,5 +65,24 @@ func TestDTLSSmoke(t *testing.T) {
 	got, err := io.ReadAll(s)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+}
+
+// TestDTLSConformance runs the channel conformance suite over DTLS-PSK on
+// tcp, unix and command channels.
+func TestDTLSConformance(t *testing.T) {
+	key := testpki.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
+	for _, in := range secInner {
+		t.Run(in.name, func(t *testing.T) {
+			channeltest.TestChannel(t, func(t testing.TB) (channel.Channel, channel.Channel) {
+				ci, si := in.pair(t)
+				c := channel.NewDTLS(ci, cc, crypto.Client, nil)
+				s := channel.NewDTLS(si, sc, crypto.Server, nil)
+				t.Cleanup(func() { c.Close(); s.Close() })
+				secHandshakeBoth(t, c, s)
+				return c, s
+			})
+		})
 	}
 }

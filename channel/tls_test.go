@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
 )
@@ -129,9 +131,88 @@ func TestTLSSmoke(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// secCommandPair joins two child processes (channel.Command) through two
+// fifos, each relaying with cat, so that TLS and DTLS run over a real
+// child's stdin and stdout in both directions. The shell hands its stdin
+// to a background cat explicitly (an asynchronous list may get
+// /dev/null) and execs the other cat, so that the child's stdout closes
+// as soon as the peer's input ends and half-close propagates.
+func secCommandPair(t testing.TB) (channel.Channel, channel.Channel) {
+	t.Helper()
+	dir := t.TempDir()
+	ab, ba := filepath.Join(dir, "ab"), filepath.Join(dir, "ba")
+	for _, p := range []string{ab, ba} {
+		if err := mkfifo(p); err != nil {
+			t.Fatalf("mkfifo: %v", err)
+		}
+	}
+	start := func(out, in string) *channel.Command {
+		c, err := channel.StartCommand("exec 3<&0 0</dev/null; cat <&3 >'" + out + "' 3<&- & exec cat <'" + in + "' 3<&-")
+		if err != nil {
+			t.Fatalf("StartCommand: %v", err)
+		}
+		c.SetGracePeriod(500 * time.Millisecond)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	return start(ab, ba), start(ba, ab)
+}
+
+func mkfifo(p string) error {
+	out, err := exec.Command("mkfifo", "-m", "600", p).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// secInner names the transports the wrappers are tested over.
+var secInner = []struct {
+	name string
+	pair func(testing.TB) (channel.Channel, channel.Channel)
+}{
+	{"tcp", func(t testing.TB) (channel.Channel, channel.Channel) { return secSocketPair(t, "tcp") }},
+	{"unix", func(t testing.TB) (channel.Channel, channel.Channel) { return secSocketPair(t, "unix") }},
+	{"command", secCommandPair},
+}
+
+// secHandshakeBoth runs both handshakes at once, bounded by 20 s.
+func secHandshakeBoth(t testing.TB, a, b interface{ Handshake(context.Context) error }) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- b.Handshake(ctx) }()
+	if err := a.Handshake(ctx); err != nil {
+		<-errc
+		t.Fatalf("handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("peer handshake: %v", err)
+	}
+}
+
+// TestTLSConformance runs the channel conformance suite over TLS on tcp,
+// unix and command channels.
+func TestTLSConformance(t *testing.T) {
+	p := testpki.New(t, nil)
+	cc := secMust(t, p.ClientDir, crypto.Client, nil)
+	sc := secMust(t, p.ServerDir, crypto.Server, nil)
+	for _, in := range secInner {
+		t.Run(in.name, func(t *testing.T) {
+			channeltest.TestChannel(t, func(t testing.TB) (channel.Channel, channel.Channel) {
+				ci, si := in.pair(t)
+				c := channel.NewTLS(ci, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
+				s := channel.NewTLS(si, sc, crypto.Server, nil)
+				t.Cleanup(func() { c.Close(); s.Close() })
+				secHandshakeBoth(t, c, s)
+				return c, s
+			})
+		})
+	}
+}
+
 var _ = errors.New
 var _ = os.Stat
 var _ = strings.Contains
 var _ = rand.Read
-var _ = time.Second
