@@ -40,6 +40,8 @@ type Pipe struct {
 	wClosed   bool
 	closeOnce sync.Once
 	closeErr  error
+
+	iov iovecs // writer only
 }
 
 // NewPipe returns a Pipe reading r and writing w; either may be nil (that
@@ -125,7 +127,11 @@ func (p *Pipe) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	if err := p.writable("writev"); err != nil {
 		return 0, err
 	}
-	n, err := writevFile(p.w, bufs)
+	rc, err := p.w.SyscallConn()
+	if err != nil {
+		return 0, p.writeErr("writev", err)
+	}
+	n, err := p.iov.writev(rc, bufs)
 	return n, p.writeErr("writev", err)
 }
 
@@ -245,45 +251,4 @@ func (p *Pipe) SetWriteDeadline(t time.Time) error {
 		return nil
 	}
 	return opError("set deadline", p.name, p.w.SetWriteDeadline(t))
-}
-
-// writevFile writes bufs to f with writev through the runtime poller.
-func writevFile(f *os.File, bufs *net.Buffers) (int64, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for len(*bufs) > 0 {
-		iov := *bufs
-		if len(iov) > maxIovecs {
-			iov = iov[:maxIovecs]
-		}
-		var n int
-		var werr error
-		err := rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), iov)
-			return werr != unix.EAGAIN
-		})
-		if err == nil {
-			err = werr
-		}
-		if n < 0 {
-			n = 0
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if n > 0 {
-			total += int64(n)
-			consume(bufs, int64(n))
-		}
-		if err != nil {
-			return total, err
-		}
-		if n == 0 {
-			return total, io.ErrShortWrite
-		}
-	}
-	return total, nil
 }

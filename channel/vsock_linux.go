@@ -14,25 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// VsockAddr is an AF_VSOCK address: a context ID and a port. CID 1
-// (VMADDR_CID_LOCAL) is the local host's loopback, 2 the host, and 3 and
-// up guests.
-type VsockAddr struct {
-	CID  uint32
-	Port uint32
-}
-
-// Network returns "vsock".
-func (a *VsockAddr) Network() string { return "vsock" }
-
-// String returns "cid:port".
-func (a *VsockAddr) String() string {
-	if a == nil {
-		return ""
-	}
-	return strconv.FormatUint(uint64(a.CID), 10) + ":" + strconv.FormatUint(uint64(a.Port), 10)
-}
-
 // parseVsock parses "cid:port". For listening, an empty cid means any
 // (VMADDR_CID_ANY) and port 0 means any free port.
 func parseVsock(address string, listen bool) (cid, port uint32, err error) {
@@ -67,6 +48,7 @@ type vsockConn struct {
 	f            *os.File
 	rc           syscall.RawConn
 	laddr, raddr *VsockAddr
+	iov          iovecs // writer only
 }
 
 var _ net.Conn = (*vsockConn)(nil)
@@ -119,39 +101,8 @@ func (c *vsockConn) Write(p []byte) (int, error) {
 
 // WriteBuffers writes bufs with writev(2).
 func (c *vsockConn) WriteBuffers(bufs *net.Buffers) (int64, error) {
-	var total int64
-	for len(*bufs) > 0 {
-		iov := *bufs
-		if len(iov) > maxIovecs {
-			iov = iov[:maxIovecs]
-		}
-		var n int
-		var werr error
-		err := c.rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), iov)
-			return werr != unix.EAGAIN
-		})
-		if err == nil {
-			err = werr
-		}
-		if n < 0 {
-			n = 0
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if n > 0 {
-			total += int64(n)
-			consume(bufs, int64(n))
-		}
-		if err != nil {
-			return total, c.opErr("writev", err)
-		}
-		if n == 0 {
-			return total, c.opErr("writev", io.ErrShortWrite)
-		}
-	}
-	return total, nil
+	n, err := c.iov.writev(c.rc, bufs)
+	return n, c.opErr("writev", err)
 }
 
 func (c *vsockConn) Close() error { return c.opErr("close", c.f.Close()) }

@@ -1,0 +1,5 @@
+package channel_test
+
+import "strconv"
+
+func strconvItoa(i int) string { return strconv.Itoa(i) }
