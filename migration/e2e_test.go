@@ -37,38 +37,46 @@ func testCtx(t testing.TB) context.Context {
 // tlsKinds are the credential kinds a transport is tested with.
 var tlsKinds = []string{"", "x509", "psk", "anon"}
 
-// registries returns a source (client) and a destination (server) registry
-// each holding object "tls0" of kind, and the configs that use them.
+// credSpecs returns -object specs of a client and a server credentials
+// object "tls0" of kind ("x509", "psk" or "anon").
+func credSpecs(t testing.TB, kind string) (client, server string) {
+	t.Helper()
+	switch kind {
+	case "x509":
+		pki := testpki.New(t, nil)
+		return "tls-creds-x509,id=tls0,endpoint=client,dir=" + pki.ClientDir,
+			"tls-creds-x509,id=tls0,endpoint=server,verify-peer=on,dir=" + pki.ServerDir
+	case "psk":
+		dir := t.TempDir()
+		if err := testpki.WritePSK(dir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
+			t.Fatal(err)
+		}
+		return "tls-creds-psk,id=tls0,endpoint=client,dir=" + dir, "tls-creds-psk,id=tls0,endpoint=server,dir=" + dir
+	case "anon":
+		return "tls-creds-anon,id=tls0,endpoint=client", "tls-creds-anon,id=tls0,endpoint=server"
+	}
+	t.Fatalf("unknown kind %q", kind)
+	return "", ""
+}
+
+// registries returns a source (client) and a destination (server) Config
+// each with a registry holding object "tls0" of kind; kind "" means no TLS.
 func registries(t testing.TB, kind string) (src, dst *Config) {
 	t.Helper()
 	src, dst = &Config{}, &Config{}
 	if kind == "" {
 		return src, dst
 	}
+	cs, ds := credSpecs(t, kind)
 	rs, rd := crypto.NewRegistry(), crypto.NewRegistry()
-	var cs, ds string
-	switch kind {
-	case "x509":
-		pki := testpki.New(t, nil)
-		cs = "tls-creds-x509,id=tls0,endpoint=client,dir=" + pki.ClientDir
-		ds = "tls-creds-x509,id=tls0,endpoint=server,verify-peer=on,dir=" + pki.ServerDir
-		src.TLSHostname = "localhost"
-	case "psk":
-		dir := t.TempDir()
-		if err := testpki.WritePSK(dir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
-			t.Fatal(err)
-		}
-		cs = "tls-creds-psk,id=tls0,endpoint=client,dir=" + dir
-		ds = "tls-creds-psk,id=tls0,endpoint=server,dir=" + dir
-	case "anon":
-		cs = "tls-creds-anon,id=tls0,endpoint=client"
-		ds = "tls-creds-anon,id=tls0,endpoint=server"
-	}
 	if err := rs.AddObject(cs); err != nil {
 		t.Fatal(err)
 	}
 	if err := rd.AddObject(ds); err != nil {
 		t.Fatal(err)
+	}
+	if kind == "x509" {
+		src.TLSHostname = "localhost"
 	}
 	src.Registry, src.TLSCreds = rs, "tls0"
 	dst.Registry, dst.TLSCreds = rd, "tls0"

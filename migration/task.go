@@ -250,7 +250,7 @@ func resolveTLS(addr *uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 			sec.hostname = addr.Inet.Host
 		}
 		if sec.hostname == "" && creds.Kind() == crypto.X509 {
-			return nil, fmt.Errorf("migration: tls-creds %q: x509 credentials on a %s address need tls-hostname", params.Creds, addr.Transport)
+			return nil, fmt.Errorf("migration: tls-creds %q: x509 credentials need tls-hostname on %s: addresses (only tcp: gives a host name)", params.Creds, addr.Transport)
 		}
 	} else if params.Authz != "" {
 		if creds.Kind() == crypto.PSK {
