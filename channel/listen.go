@@ -32,7 +32,8 @@ type ListenConfig struct {
 	// Numeric refuses host names: the host must be an IP literal or empty.
 	// Default false.
 	Numeric bool
-	// Backlog is unused: the kernel's default (somaxconn) applies.
+	// Resolver resolves tcp host names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // Listen listens on network "tcp", "tcp4" or "tcp6" (address
@@ -95,7 +96,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) ([]
 }
 
 func (lc *ListenConfig) listenTCP(ctx context.Context, network, address string) ([]net.Listener, error) {
-	addrs, err := resolveTCP(ctx, nil, network, address, lc.Numeric, true)
+	addrs, err := resolveTCP(ctx, lc.Resolver, network, address, lc.Numeric, true)
 	if err != nil {
 		return nil, err
 	}
