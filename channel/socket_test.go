@@ -391,7 +391,7 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range []struct {
-		name     string
+		name      string
 		opt, want int
 	}{
 		{"SO_KEEPALIVE", unix.SO_KEEPALIVE, 1},
