@@ -122,6 +122,9 @@ type Options struct {
 	// Incoming makes a destination: RAM from memory-backend-ram, started
 	// with -incoming defer.
 	Incoming bool
+	// ZeroRAM gives a source zero-filled RAM from memory-backend-ram
+	// instead of the keystream file: a small, compressible stream.
+	ZeroRAM bool
 	// Args are appended to QEMU's command line, e.g. -object specs.
 	Args []string
 }
@@ -161,9 +164,12 @@ func Start(t testing.TB, opts Options) *VM {
 	args := []string{"-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", "pc,accel=tcg,memory-backend=m", "-m", mem,
 		"-qmp", "unix:" + filepath.Join(dir, "qmp.sock") + ",server=on,wait=off"}
-	if opts.Incoming {
+	switch {
+	case opts.Incoming:
 		args = append(args, "-object", "memory-backend-ram,id=m,size="+mem, "-incoming", "defer")
-	} else {
+	case opts.ZeroRAM:
+		args = append(args, "-object", "memory-backend-ram,id=m,size="+mem, "-S")
+	default:
 		vm.MemPath = filepath.Join(dir, "ram")
 		if err := WriteKeystreamFile(vm.MemPath, opts.MemSize); err != nil {
 			t.Fatalf("qemutest: writing RAM file: %v", err)
@@ -247,4 +253,20 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// SaveStream migrates vm to exec:cat > path (the classic way to save a
+// QEMU stream to a file) and waits until QEMU reports completed.
+func (vm *VM) SaveStream(t testing.TB, path string) {
+	t.Helper()
+	ctx := Context(t, 60*time.Second)
+	if strings.ContainsRune(path, '\'') {
+		t.Fatalf("qemutest: path %q contains a single quote", path)
+	}
+	if err := vm.QMP.Migrate(ctx, "exec:cat > '"+path+"'"); err != nil {
+		t.Fatalf("qemutest: %v", err)
+	}
+	if _, err := vm.QMP.WaitMigration(ctx, 10*time.Millisecond); err != nil {
+		t.Fatalf("qemutest: %v; QEMU says: %s", err, vm.Log())
+	}
 }

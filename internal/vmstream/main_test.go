@@ -1,0 +1,9 @@
+package vmstream
+
+import (
+	"testing"
+
+	"github.com/livemig/livemig/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
