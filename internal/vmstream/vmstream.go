@@ -91,8 +91,8 @@ type Report struct {
 	Sections      []Section // in stream order
 	Commands      []Cmd     `json:",omitempty"`
 	RAM           RAMStats
-	EOF           bool  // the EOF marker was seen
-	EOFOffset     int64 // its offset
+	EOF           bool    // the EOF marker was seen
+	EOFOffset     int64   // its offset
 	VMDesc        *VMDesc `json:",omitempty"`
 	Size          int64   // bytes consumed
 }
