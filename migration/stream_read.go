@@ -11,11 +11,11 @@ import (
 // reading from the channel; it sets the sticky error and returns false when
 // it cannot.
 func (s *Stream) fill(need int) bool {
-	if s.rend-s.rpos >= need {
-		return true
-	}
 	if s.errSet.Load() {
 		return false
+	}
+	if s.rend-s.rpos >= need {
+		return true
 	}
 	if s.rbuf == nil {
 		s.rbuf = make([]byte, BufferSize)
@@ -51,7 +51,7 @@ func (s *Stream) fill(need int) bool {
 
 // GetByte returns the next byte, or 0 after an error (see Err).
 func (s *Stream) GetByte() byte {
-	if s.rpos < s.rend {
+	if s.rpos < s.rend && !s.errSet.Load() {
 		b := s.rbuf[s.rpos]
 		s.rpos++
 		return b
@@ -98,6 +98,9 @@ func (s *Stream) GetBE64() uint64 {
 // and nil, or fewer bytes and the sticky error (io.ErrUnexpectedEOF when
 // the stream ended inside p, io.EOF when it ended before p).
 func (s *Stream) GetBuffer(p []byte) (int, error) {
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
 	n := 0
 	for n < len(p) {
 		if s.rpos == s.rend {
@@ -143,6 +146,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
 	if s.rpos == s.rend && !s.fill(1) {
 		return 0, s.Err()
 	}
@@ -169,6 +175,9 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 
 // Skip discards the next n bytes and returns the number discarded.
 func (s *Stream) Skip(n int) (int, error) {
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
 	done := 0
 	for done < n {
 		if s.rpos == s.rend && !s.fill(1) {
