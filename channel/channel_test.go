@@ -246,5 +246,7 @@ func TestNetConn(t *testing.T) {
 
 func itoa(i int) string { return strconvItoa(i) }
 
+var errNetClosed = net.ErrClosed
+
 var _ = errors.Is
 var _ = syscall.EPIPE

@@ -191,8 +191,9 @@ func (c *Command) close() error {
 		return &OpError{Op: "wait", Channel: c.p.name, Err: err}
 	}
 	ws, _ := ee.Sys().(syscall.WaitStatus)
-	if !killed && ws.Signaled() && ws.Signal() == syscall.SIGPIPE {
-		return nil // we closed its stdout
+	if !killed && (ws.Signaled() && ws.Signal() == syscall.SIGPIPE ||
+		ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGPIPE)) {
+		return nil // we closed its stdout (the shell reports 141 for a job it forked)
 	}
 	return &ExitError{Command: c.cmdline, Err: ee, Stderr: c.stderr.bytes(), Killed: killed}
 }

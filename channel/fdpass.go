@@ -78,11 +78,22 @@ func (s *Socket) ReadFiles(p []byte, maxFiles int) (int, []*os.File, error) {
 			err = perr
 		}
 	}
+	if len(files) > maxFiles {
+		// The control buffer is padded to alignment and may hold more.
+		for _, f := range files[maxFiles:] {
+			f.Close()
+		}
+		files = files[:maxFiles:maxFiles]
+		flags |= unix.MSG_CTRUNC
+	}
 	if err == nil && flags&unix.MSG_CTRUNC != 0 {
 		err = fmt.Errorf("more than %d files arrived; the rest were discarded", maxFiles)
 	}
-	if err == nil && n == 0 && len(p) > 0 && len(files) == 0 {
-		return 0, nil, io.EOF
+	if err != nil && cause(err) == io.EOF {
+		err = io.EOF
+	}
+	if err == io.EOF || (err == nil && n == 0 && len(p) > 0 && len(files) == 0) {
+		return 0, files, io.EOF
 	}
 	if err != nil {
 		err = opError("recvmsg", s.name, err)

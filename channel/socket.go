@@ -88,8 +88,8 @@ func addrString(a net.Addr) string {
 	if a == nil {
 		return ""
 	}
-	if ua, ok := a.(*net.UnixAddr); ok && ua == nil {
-		return ""
+	if ua, ok := a.(*net.UnixAddr); ok && (ua == nil || ua.Name == "@") {
+		return "" // unnamed
 	}
 	return a.String()
 }
