@@ -167,6 +167,9 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 	if n < 0 || n > BufferSize {
 		return nil, ErrPeekTooLarge
 	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
 	if !s.fill(n) {
 		return s.rbuf[s.rpos:s.rend:s.rend], s.Err()
 	}
