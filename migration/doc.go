@@ -1,5 +1,149 @@
-// Package migration carries live-migration streams: it joins package uri's
-// addresses, package crypto's credentials and package channel's transports
-// into tasks that set channels up, and the Stream that carries a migration
-// over them (QEMU's migration/ transport layer and QEMUFile).
+// Package migration carries live-migration streams between hosts. It joins
+// package uri's addresses, package crypto's credentials and package
+// channel's transports into what a hypervisor calls: QEMU's migration/
+// transport layer (socket.c, channel.c, tls.c, qemu-file.c) as a Go API.
+//
+// A source parses a URI, starts a [Task] with [Connect], shows its
+// [Phase], and gets a [Stream]; a destination does the same with [Listen]
+// and [Listener.AcceptTask]. [Dial] and [Listener.Accept] are the blocking
+// forms. Several channels of one migration form a [Session]
+// ([DialSession], [Server.AcceptSession]) that stripes its bytes across
+// them, each channel with its own TLS state.
+//
+//	addr, _ := uri.Parse("tcp:dst.example:4444,tls-creds=tls0")
+//	task := migration.Connect(ctx, addr, &migration.Config{Registry: reg})
+//	s, err := task.Wait(ctx) // task.Phase() meanwhile: resolve, connect, ...
+//	s.PutBufferNoCopy(page)
+//	err = s.Close()
+//
+// # Transports
+//
+// Every transport of package uri works, in both directions:
+//
+//   - tcp: dialed with [channel.Dialer] (every resolved address in turn;
+//     ipv4=on / ipv6=on select "tcp4" / "tcp6"; keep-alive, keep-alive-count,
+//     keep-alive-idle and keep-alive-interval become a net.KeepAliveConfig;
+//     mptcp asks for multipath TCP; numeric refuses host names) and
+//     listened on with [channel.ListenConfig] (every resolved address; to=
+//     is the end of a port range). [Listener.Addr] gives the bound port.
+//   - unix (including abstract "@name") and vsock: as tcp, without options.
+//   - exec: the command runs under /bin/sh -c; its stdin and stdout are the
+//     channel. The source writes to the command's stdin; the destination, as
+//     QEMU's incoming exec, reads the command's stdout.
+//   - fd: a descriptor registered by name in [Config].FDs (QEMU's getfd) or
+//     inherited by number. The task takes ownership of it.
+//   - file: the source creates the file, truncates it at the offset and
+//     writes from there, as QEMU does; the destination reads it from the
+//     offset.
+//
+// exec, fd and file carry one channel each. See also "Hello" below for the
+// one-way hello of exec and file.
+//
+// # TLS
+//
+// TLS is enabled by a tls-creds option, in the address or in
+// [Config].TLSCreds (QEMU's migrate-set-parameters); a value set in both
+// places must agree. The task looks the object up in [Config].Registry in
+// the resolve phase, so a missing object fails before any connection.
+// x509 and anon credentials run TLS ([channel.NewTLS]), psk credentials
+// DTLS over the stream ([channel.NewDTLS]). The side that dials is the TLS
+// client and needs endpoint=client credentials: the source, as in QEMU,
+// unless [Config].DialBack reverses the connection. tls-hostname defaults
+// to the host of a tcp address; a client with x509 credentials on unix,
+// vsock, exec or fd needs it, as in QEMU. tls-authz names an authz object
+// that the server checks the client's distinguished name against.
+//
+// # Tasks and phases
+//
+// A [Task] moves through the phases documented on [Phase]; each is visible
+// through [Task.Phase] and the [Config].Progress callback, and each is
+// bounded by a timeout of [Config] and by the context given to Connect or
+// AcceptTask: cancelling it closes the socket (or ends the command) at once
+// and the task fails with a *[PhaseError] naming the phase and matching
+// context.Canceled.
+//
+// # Hello
+//
+// After the TLS handshake and before the migration stream, the side that
+// opened the connection sends a request hello and the other side answers
+// with a reply hello; each is exactly 64 bytes, read with io.ReadFull and a
+// deadline ([Config].HelloTimeout), so no stream byte is consumed and a
+// silent peer cannot hold a task. All integers are big-endian:
+//
+//	offset size field
+//	 0     4    magic, "LMIG" (0x4C 0x4D 0x49 0x47); neither QEMU's stream
+//	            magic 0x5145564D nor its multifd magic 0x11223344
+//	 4     1    version, 1
+//	 5     1    kind: 1 request, 2 reply
+//	 6     1    role: 0 main, 1 multifd, 2 return-path, 3 postcopy
+//	 7     1    flags: bit 0 set when the sender is the migration source;
+//	            other bits must be zero
+//	 8     16   session ID (a reply carries the session the channel joined)
+//	24     2    channel index: 0 for the main channel, 1.. for the others
+//	26     2    channel count of the session, 1..256
+//	28     2    status (replies): 0 ok, 1 unknown session, 2 expired
+//	            session, 3 duplicate channel, 4 mismatch, 5 refused
+//	30     2    reserved, zero
+//	32     8    capability bits (see Capabilities)
+//	40     24   reserved, zero; ignored by readers of version 1
+//
+// A request must come from the opposite direction (source versus
+// destination), carry the magic and version, and, with a non-zero
+// [Config].SessionID on the destination, name that session. When it does
+// not, the answering side replies with a status code only, never echoing
+// the peer's bytes, and both sides fail: the answering side with a
+// *[HelloMismatchError] naming the field and both values, the requesting
+// side with a *[RefusedError] naming its session and the reason. Garbage
+// is not answered at all. Over exec and file the hello goes one way, from
+// source to destination, since the other end may be a process or a file
+// that cannot answer. [Config].Raw skips the hello entirely, to talk to
+// QEMU itself. testdata/ holds golden hellos.
+//
+// # Sessions
+//
+// A [Server] groups the channels that a [Listener] accepts by the session
+// ID of their hello, like a load balancer's persistence engine: the first
+// main channel creates the session and starts its timer, multifd,
+// return-path and postcopy channels join it, channels of unknown, expired
+// or complete sessions are refused naming the session, and
+// [Server.AcceptSession] returns the session when every announced channel
+// has arrived, or a *[SessionError] naming the missing channels when the
+// timer fires. With [Config].DialBack the source listens and the
+// destination dials; the same hello places the channels.
+//
+// A [Session] is an ordered byte stream striped across its main and
+// multifd channels in frames. Frame k goes on channel k mod N, so the
+// destination knows where to find the next one and needs no reordering
+// buffer; one goroutine per channel encrypts or decrypts, so TLS runs on
+// as many cores as there are channels. A frame is a 16-byte header and its
+// payload:
+//
+//	offset size field
+//	 0     2    magic, "LS" (0x4C 0x53)
+//	 2     1    type: 1 data, 2 end of session
+//	 3     1    reserved, zero
+//	 4     4    payload length: 1..StripeSize (256 KiB) for data, 0 for end
+//	 8     8    sequence number k, counted across all channels from 0
+//
+// Closing the source's Session sends an end frame on every channel; a
+// channel that ends without one is an error wrapping io.ErrUnexpectedEOF,
+// and a frame with a wrong magic, type, length or sequence number is an
+// error wrapping [ErrFrame].
+//
+// # Stream
+//
+// [Stream] is QEMUFile: a 32 KiB write buffer and an iovec list of at most
+// 64 slices flushed with one WriteBuffers, big-endian put and get helpers,
+// [Stream.PutBufferNoCopy] for guest pages, [Stream.Peek], a sticky first
+// error, counters, a rate limit that paces the wire, [Stream.Shutdown],
+// and [Stream.ReturnPath] for the opposite direction. Its type
+// documentation states the goroutine rules.
+//
+// # Errors
+//
+// Tasks fail with *[PhaseError]; hellos with *[HelloMismatchError] or
+// *[RefusedError]; sessions with *[SessionError]. Timeouts of [Config]
+// implement net.Error with Timeout() true. Streams report io.EOF at a clean
+// end, io.ErrUnexpectedEOF inside a value, [ErrStreamShutdown] after
+// Shutdown, and otherwise wrap the channel's *channel.OpError.
 package migration
