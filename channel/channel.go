@@ -39,12 +39,18 @@ type Channel interface {
 	Close() error
 
 	// WriteBuffers writes the contents of every slice in *bufs, in order,
-	// and returns the number of bytes written. Like net.Buffers.WriteTo it
-	// consumes *bufs: on return, *bufs holds what was not written (nothing
-	// on success), so a caller that reuses the slice of slices must keep its
-	// own copy of the header. It writes all of the bytes or returns an
-	// error. Sockets write without copying, with as few writev calls as the
-	// kernel allows (one, unless it accepts only part of the data).
+	// and returns the number of bytes written. It writes all of the bytes
+	// or returns an error, like net.Buffers.WriteTo. Like WriteTo it
+	// consumes *bufs: on return *bufs holds what was not written (nothing
+	// on success), and the elements it consumed are set to nil in the
+	// backing array. A caller that sends the same slices again therefore
+	// keeps a template and copies it into a reused working slice before
+	// each call; declared outside the loop, that costs no allocation.
+	//
+	// The memory of the slices is not retained after WriteBuffers returns
+	// (see [ZeroCopyWriter] for the exception). Sockets write without
+	// copying, with one writev per call unless the kernel accepts only part
+	// of the data or there are more than 1024 slices.
 	WriteBuffers(bufs *net.Buffers) (int64, error)
 
 	// Shutdown stops one or both directions. After Shutdown(Write) the peer

@@ -35,7 +35,8 @@ type Socket struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	zc zeroCopy // write side only
+	zc zeroCopy    // write side only
+	wv net.Buffers // write side only: WriteBuffers' working header
 }
 
 // NewSocket wraps an established connection: a *net.TCPConn, a stream
@@ -134,7 +135,13 @@ func (s *Socket) Write(p []byte) (int, error) {
 // slices), straight from the caller's slices. It consumes *bufs as
 // net.Buffers.WriteTo does. It does not allocate.
 func (s *Socket) WriteBuffers(bufs *net.Buffers) (int64, error) {
-	n, err := writeBuffers(s.conn, bufs)
+	// Work on a copy of the header held in s, so that bufs does not escape
+	// through the net.Conn interface and a caller's local net.Buffers
+	// stays on its stack.
+	s.wv = *bufs
+	n, err := writeBuffers(s.conn, &s.wv)
+	*bufs = s.wv
+	s.wv = nil
 	if err != nil {
 		err = opError("writev", s.name, err)
 	}
