@@ -1,0 +1,203 @@
+package demovm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/livemig/livemig/examples/internal/cli"
+	"github.com/livemig/livemig/migration"
+	"github.com/livemig/livemig/uri"
+)
+
+// DefaultMaxRAM is the largest RAM a destination accepts when --ram-size
+// is not given.
+const DefaultMaxRAM = 16 << 30
+
+// DestOptions are migrate-dest's flags.
+type DestOptions struct {
+	Incoming string
+	Objects  cli.Objects
+	RAMSize  cli.Size
+	JSON     bool
+	// Listening, if set, is called with the address really listened on
+	// (the port bound for tcp:HOST:0) before waiting for the source.
+	Listening func(addr string)
+}
+
+// DestMain is migrate-dest's main: it returns the exit code.
+func DestMain(args []string, stdout, stderr io.Writer) int {
+	const name = "migrate-dest"
+	var o DestOptions
+	fs := cli.NewFlagSet(name, cli.Usage{
+		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--json]",
+		Description: `Accepts one migration of the demo VM from migrate-source, prints progress
+while pages arrive, verifies the SHA-256 of the RAM that the source sends at
+completion and prints a summary. Exits 0 only when the checksum matches.
+With tcp:HOST:0 it listens on a free port and prints it
+("listening on tcp:127.0.0.1:PORT").`,
+		Examples: []string{
+			"migrate-dest --incoming tcp:0.0.0.0:4444",
+			"migrate-dest --incoming tcp:0.0.0.0:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server",
+			"migrate-dest --incoming unix:/run/mig.sock --ram-size 1G --json",
+		},
+	}, stderr)
+	fs.StringVar(&o.Incoming, "incoming", "", "migration URI to listen on, QEMU -incoming syntax plus tls-creds/tls-authz options\n(e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
+	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
+	fs.Var(&o.RAMSize, "ram-size", "expected guest RAM size with K/M/G suffix; 0 accepts the source's up to 16G (e.g. 256M)")
+	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON object on stdout")
+	if ok, code := cli.Parse(fs, args, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
+	}
+	o.Listening = func(addr string) { fmt.Fprintf(stderr, "%s: listening on %s\n", name, addr) }
+	ctx, cancel := cli.SignalContext()
+	defer cancel()
+	sum, err := RunDest(ctx, &o, stderr)
+	if sum != nil {
+		sum.Write(stdout, o.JSON)
+	}
+	if err != nil {
+		return cli.Fail(stderr, name, err)
+	}
+	return 0
+}
+
+// RunDest receives one migration as o says, printing progress on stderr.
+// On a checksum mismatch it returns the summary and an error.
+func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, error) {
+	if o.Incoming == "" {
+		return nil, errors.New("--incoming is required (e.g. --incoming tcp:0.0.0.0:4444)")
+	}
+	addr, err := uri.Parse(o.Incoming)
+	if err != nil {
+		return nil, fmt.Errorf("--incoming: %w", err)
+	}
+	reg, err := o.Objects.Registry()
+	if err != nil {
+		return nil, err
+	}
+	maxRAM := int64(o.RAMSize)
+	if maxRAM == 0 {
+		maxRAM = DefaultMaxRAM
+	}
+	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := migration.NewServer(ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	sess, err := srv.AcceptSession(ctx)
+	srv.Close()
+	ln.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	defer context.AfterFunc(ctx, sess.Shutdown)()
+	start := time.Now()
+
+	dec := NewDecoder(sess)
+	size, err := dec.ReadHeader(maxRAM)
+	if err != nil {
+		return nil, err
+	}
+	if o.RAMSize != 0 && size != int64(o.RAMSize) {
+		return nil, fmt.Errorf("source's RAM is %s, --ram-size says %s", cli.FormatBytes(float64(size)), cli.FormatBytes(float64(o.RAMSize)))
+	}
+	vm, err := NewVM(size)
+	if err != nil {
+		return nil, err
+	}
+	defer vm.Close()
+	wire := func() int64 {
+		var n int64
+		for i := range sess.Channels() {
+			n += sess.Stream(i).Stats().Read
+		}
+		return n
+	}
+	c := counters{wire: wire}
+	prog := startProgress(stderr, &c, size)
+	defer func() {
+		if prog != nil {
+			prog.stop()
+		}
+	}()
+	rp := sess.ReturnPath()
+	var stopped time.Time
+	var downtime time.Duration
+	passes := 0
+	for {
+		rec, err := dec.Next(vm.RAM)
+		if err != nil {
+			return nil, err
+		}
+		switch rec.Type {
+		case RecPage, RecZero:
+			c.pages.Add(1)
+		case RecPass:
+			c.pass.Store(int64(rec.Pass))
+			prog.event("pass %d: %d pages coming", rec.Pass, rec.Pages)
+		case RecStop:
+			stopped = time.Now()
+		case RecEnd:
+			if stopped.IsZero() {
+				return nil, errors.New("source ended without stopping its workload")
+			}
+			passes = int(rec.Pass)
+			rp.PutBE32(AckMagic)
+			rp.PutByte(AckResumed)
+			if err := rp.Flush(); err != nil {
+				return nil, fmt.Errorf("acknowledging the end: %w", err)
+			}
+			downtime = time.Since(stopped)
+			prog.event("all pages received; resumed after %v of downtime", downtime.Round(100*time.Microsecond))
+		case RecSum:
+			if passes == 0 {
+				return nil, errors.New("source sent its checksum before the end record")
+			}
+			mine := sha256.Sum256(vm.RAM)
+			ok := mine == rec.Sum
+			rp.PutBE32(AckMagic)
+			rp.PutByte(AckVerdict)
+			if ok {
+				rp.PutByte(1)
+			} else {
+				rp.PutByte(0)
+			}
+			rp.PutBuffer(mine[:])
+			if err := rp.Flush(); err != nil {
+				return nil, fmt.Errorf("sending the verdict: %w", err)
+			}
+			// The source closes the session once it has the verdict.
+			if _, err := dec.Next(vm.RAM); !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("waiting for the source to close: %w", err)
+			}
+			prog.stop()
+			prog = nil
+			el := time.Since(start)
+			out := &Summary{Role: "destination", RAMBytes: size, Bytes: wire(), Pages: c.pages.Load(),
+				DurationMS: float64(el) / 1e6, ThroughputBps: float64(wire()) / el.Seconds(),
+				DowntimeMS: float64(downtime) / 1e6, Passes: passes, Channels: sess.Channels(),
+				Converged: true, Checksum: hex.EncodeToString(mine[:]), ChecksumStatus: "verified"}
+			if !ok {
+				out.ChecksumStatus = "MISMATCH"
+				return out, fmt.Errorf("RAM checksum sha256:%x does not match the source's sha256:%x", mine[:8], rec.Sum[:8])
+			}
+			return out, nil
+		}
+	}
+}
