@@ -26,18 +26,32 @@ type Usage struct {
 	Examples    []string
 }
 
+// FlagSet is a flag.FlagSet that prints its Usage on --help only; a bad
+// flag is reported in one line.
+type FlagSet struct {
+	*flag.FlagSet
+	help func()
+}
+
 // NewFlagSet returns a flag set that prints u on --help, and errors as
 // one line plus a hint.
-func NewFlagSet(name string, u Usage, stderr io.Writer) *flag.FlagSet {
+func NewFlagSet(name string, u Usage, stderr io.Writer) *FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
+	fs.Usage = func() {}
+	help := func() {
 		w := stderr
 		fmt.Fprintf(w, "usage: %s\n\n%s\n\nflags:\n", u.Synopsis, strings.TrimSpace(u.Description))
 		fs.SetOutput(w)
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
-			fmt.Fprintf(w, "  --%s %s\n    \t%s\n", f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
+			if name != "" {
+				name = " " + name
+			}
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0 B" {
+				usage += " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(w, "  --%s%s\n    \t%s\n", f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
 		})
 		fs.SetOutput(io.Discard)
 		if len(u.Examples) > 0 {
@@ -47,16 +61,16 @@ func NewFlagSet(name string, u Usage, stderr io.Writer) *flag.FlagSet {
 			}
 		}
 	}
-	return fs
+	return &FlagSet{FlagSet: fs, help: help}
 }
 
 // Parse parses args; it returns (true, 0) to go on, or (false, code) when
 // the program must exit: 0 after --help, 2 after a bad flag (reported on
 // stderr in one line).
-func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
-	err := fs.Parse(args)
+func Parse(fs *FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
+	err := fs.FlagSet.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		fs.help()
 		return false, 0
 	}
 	if err != nil {

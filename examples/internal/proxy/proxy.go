@@ -1,0 +1,194 @@
+// Package proxy is migrate-proxy: for every connection accepted on one
+// migration address it opens one to another and copies bytes both ways,
+// so a migration (QEMU's main channel, its multifd channels and its return
+// path) crosses a hop where TLS is added or removed.
+//
+// Connections are handled strictly in the order they are accepted: the
+// outgoing connection of the k-th accepted one is set up (TLS handshake
+// included) before the (k+1)-th is accepted. QEMU 7.2's destination tells
+// its main channel from multifd channels by arrival order alone, so a
+// proxy that reordered them would break multifd migrations.
+//
+// Goroutines: two per proxied connection (one per direction); Run waits
+// for all of them before it returns.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/examples/internal/cli"
+	"github.com/livemig/livemig/migration"
+	"github.com/livemig/livemig/uri"
+)
+
+// Options are migrate-proxy's flags.
+type Options struct {
+	Listen  string
+	To      string
+	Objects cli.Objects
+	// Raw: the peers are QEMU, which speaks no livemig hello. Without it
+	// the proxy takes each connection's hello and repeats it onwards.
+	Raw bool
+	// Logf receives one line per event; nil is silent.
+	Logf func(format string, args ...any)
+	// Listening, if set, is called with the address listened on.
+	Listening func(addr string)
+}
+
+// Main is migrate-proxy's main: it returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	const name = "migrate-proxy"
+	var o Options
+	fs := cli.NewFlagSet(name, cli.Usage{
+		Synopsis: "migrate-proxy --listen URI --to URI [--object SPEC]... [--raw]",
+		Description: `For every connection accepted on --listen, opens one on --to and copies
+both ways, so QEMU's multifd channels and return path pass through. TLS on
+either side comes from the URI's tls-creds option (server credentials on
+--listen, client credentials on --to). --to file:PATH saves an incoming
+stream. Use it to put TLS between two QEMUs that cannot reach each other
+directly, or to terminate TLS in front of a unix socket. Runs until
+interrupted (SIGINT or SIGTERM).`,
+		Examples: []string{
+			"# source host: QEMU migrates to unix:/run/mig.sock, the proxy adds TLS",
+			"migrate-proxy --raw --listen unix:/run/mig.sock --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
+			"# destination host: the proxy removes TLS in front of QEMU's -incoming unix:/run/mig-in.sock",
+			"migrate-proxy --raw --listen tcp:0.0.0.0:4444,tls-creds=tls0 --to unix:/run/mig-in.sock --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server",
+			"# save a QEMU stream to a file",
+			"migrate-proxy --raw --listen unix:/run/mig.sock --to file:/var/tmp/vm.state",
+		},
+	}, stderr)
+	fs.StringVar(&o.Listen, "listen", "", "migration URI to accept connections on (e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
+	fs.StringVar(&o.To, "to", "", "migration URI to open one connection on per accepted one (e.g. unix:/run/mig-in.sock; required)")
+	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
+	fs.BoolVar(&o.Raw, "raw", false, "the peers are QEMU: no livemig hello on either side")
+	if ok, code := cli.Parse(fs, args, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
+	}
+	var mu sync.Mutex
+	o.Logf = func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
+		mu.Unlock()
+	}
+	o.Listening = func(addr string) { o.Logf("listening on %s", addr) }
+	ctx, cancel := cli.SignalContext()
+	defer cancel()
+	if err := Run(ctx, &o); err != nil {
+		return cli.Fail(stderr, name, err)
+	}
+	return 0
+}
+
+// Run proxies until ctx ends; it returns nil then, or the setup error.
+func Run(ctx context.Context, o *Options) error {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if o.Listen == "" || o.To == "" {
+		return errors.New("--listen and --to are required (see --help)")
+	}
+	in, err := uri.Parse(o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	out, err := uri.Parse(o.To)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	reg, err := o.Objects.Registry()
+	if err != nil {
+		return err
+	}
+	ln, err := migration.Listen(ctx, in, &migration.Config{Registry: reg, Raw: o.Raw})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for n := 1; ; n++ {
+		a, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			logf("connection %d: refused: %v", n, err)
+			continue
+		}
+		cfg := &migration.Config{Registry: reg, Raw: o.Raw}
+		if h := a.Peer(); h != nil && !o.Raw {
+			cfg.SessionID, cfg.Role, cfg.Index, cfg.Channels, cfg.Capabilities = h.Session, h.Role, int(h.Index), int(h.Channels), h.Capabilities
+		}
+		b, err := migration.Dial(ctx, out, cfg)
+		if err != nil {
+			logf("connection %d: %s: %v", n, out, err)
+			a.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		logf("connection %d: %s -> %s", n, a.Channel().Name(), b.Channel().Name())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pipe(ctx, n, a, b, logf)
+		}()
+	}
+}
+
+// pipe copies a to b and b to a until both directions end, then closes
+// both. An error in one direction shuts both down.
+func pipe(ctx context.Context, n int, a, b *migration.Stream, logf func(string, ...any)) {
+	start := time.Now()
+	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
+	defer stop()
+	var wg sync.WaitGroup
+	var fwd, back int64
+	var fwdErr, backErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); fwd, fwdErr = copyHalf(b, a) }()
+	go func() { defer wg.Done(); back, backErr = copyHalf(a, b) }()
+	wg.Wait()
+	a.Close()
+	b.Close()
+	el := time.Since(start).Seconds()
+	if err := errors.Join(fwdErr, backErr); err != nil {
+		logf("connection %d: failed after %s forward, %s back: %v", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
+		return
+	}
+	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
+		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
+}
+
+// copyHalf copies src's reading side into dst's channel, then shuts dst's
+// writing side so the peer sees the end. On error it shuts both streams.
+func copyHalf(dst, src *migration.Stream) (int64, error) {
+	buf := make([]byte, 256<<10)
+	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, readerOnly{src}, buf)
+	if err != nil {
+		src.Shutdown()
+		dst.Shutdown()
+		return n, err
+	}
+	// A peer that already closed, or a file, may refuse the shutdown; the
+	// copy itself succeeded, and Close follows.
+	_ = dst.Channel().Shutdown(channel.Write)
+	return n, nil
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
