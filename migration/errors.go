@@ -16,6 +16,7 @@ type PhaseError struct {
 	Err   error
 }
 
+// Error returns "migration: PHASE: cause".
 func (e *PhaseError) Error() string {
 	return "migration: " + e.Phase.String() + ": " + strings.TrimPrefix(e.Err.Error(), "migration: ")
 }
@@ -33,6 +34,7 @@ type HelloMismatchError struct {
 	Remote string // what the peer sent
 }
 
+// Error names the field and both values.
 func (e *HelloMismatchError) Error() string {
 	return fmt.Sprintf("migration: hello mismatch: %s: local %s, remote %s", e.Field, e.Local, e.Remote)
 }
@@ -47,6 +49,7 @@ type RefusedError struct {
 	Reason  Status
 }
 
+// Error names the channel, the session and the peer's reason.
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("migration: peer refused %s channel %d of session %s: %s", e.Role, e.Index, e.Session, e.Reason)
 }
@@ -60,6 +63,7 @@ type SessionError struct {
 	Err     error // the cause, such as a timeout; may be nil
 }
 
+// Error names the session, the missing channels and the cause.
 func (e *SessionError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "migration: session %s", e.Session)

@@ -433,6 +433,30 @@ func TestCancelEachPhase(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+	t.Run("destination hello", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ln, err := Listen(ctx, mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		task := ln.AcceptTask(ctx)
+		c := rawDial(t, ln)
+		for task.Phase() != PhaseHello {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		_, err = task.Wait(testCtx(t))
+		var pe *PhaseError
+		if !errors.As(err, &pe) || pe.Phase != PhaseHello || !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v", err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("socket after cancel: %d, %v; want it closed", n, err)
+		}
+	})
 	t.Run("destination connect", func(t *testing.T) {
 		ln, err := Listen(context.Background(), mustParse(t, "tcp:127.0.0.1:0"), nil)
 		if err != nil {

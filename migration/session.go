@@ -128,6 +128,20 @@ func (s *Session) ReturnPath() *Stream {
 	return s.streams[0].ReturnPath()
 }
 
+// SetRateLimit limits the session's total rate on the wire, in bytes per
+// second, by giving each of its N striped channels a limit of
+// bytesPerSecond/N; 0 removes the limit. DialSession applies
+// Config.RateLimit this way. It may be called from any goroutine.
+func (s *Session) SetRateLimit(bytesPerSecond int64) {
+	per := bytesPerSecond / int64(len(s.lanes))
+	if bytesPerSecond > 0 && per == 0 {
+		per = 1
+	}
+	for _, st := range s.lanes {
+		st.SetRateLimit(per)
+	}
+}
+
 // Err returns the session's first error, or nil.
 func (s *Session) Err() error {
 	if p := s.err.Load(); p != nil {
@@ -492,7 +506,9 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 			closeAll()
 			return nil, first
 		}
-		return newSession(id, true, streams, roles), nil
+		ss := newSession(id, true, streams, roles)
+		ss.SetRateLimit(c.RateLimit)
+		return ss, nil
 	}
 	main, err := sourceTask(ctx, addr, chCfg(0), id)
 	if err != nil {
@@ -520,7 +536,9 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 		closeAll()
 		return nil, first
 	}
-	return newSession(id, true, streams, roles), nil
+	ss := newSession(id, true, streams, roles)
+	ss.SetRateLimit(c.RateLimit)
+	return ss, nil
 }
 
 func sourceTask(ctx context.Context, addr *uri.Address, cfg *Config, id SessionID) (*Stream, error) {

@@ -292,6 +292,37 @@ func TestSessionRefusals(t *testing.T) {
 	}
 }
 
+// TestSessionRateLimit: a session's limit is its total over its channels.
+func TestSessionRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a second")
+	}
+	srv := startServer(t, "tcp:127.0.0.1:0", nil)
+	ctx := testCtx(t)
+	const limit = 2 << 20
+	src, err := DialSession(ctx, srv.ln.Addr(), &Config{Channels: 2, RateLimit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	for i := range 2 {
+		if r := src.Stream(i).RateLimit(); r != limit/2 {
+			t.Fatalf("channel %d limit %d, want %d", i, r, limit/2)
+		}
+	}
+	data := randomData(limit, 5) // one second at the limit
+	start := time.Now()
+	sessionTransfer(t, src, dst, data)
+	if d := time.Since(start); d < 800*time.Millisecond {
+		t.Fatalf("%d bytes at %d B/s took only %v", len(data), limit, d)
+	}
+}
+
 // TestServerClose: closing a Server ends AcceptSession and a session being
 // assembled.
 func TestServerClose(t *testing.T) {

@@ -1,0 +1,307 @@
+package migration
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/livemig/livemig/crypto"
+)
+
+// Benchmarks compare the Stream with raw net.Conn and raw crypto/tls in the
+// same run. Figures, not assertions: run
+//
+//	go test -run '^$' -bench . -benchtime 2s ./migration
+//
+// and compare each sub-benchmark's MB/s with its raw sibling.
+
+const benchPageSize = 4096
+
+// benchPages returns n pages, allocated and touched before the timer runs
+// (first-touch page faults are slow on this machine).
+func benchPages(n int) [][]byte {
+	pages := make([][]byte, n)
+	for i := range pages {
+		pages[i] = make([]byte, benchPageSize)
+		for j := range pages[i] {
+			pages[i][j] = byte(i + j)
+		}
+	}
+	return pages
+}
+
+// drain reads r to the end in a goroutine; the returned func waits for it.
+func drain(r io.Reader) func() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return wg.Wait
+}
+
+func benchAddr(b *testing.B, network string) string {
+	if network == "unix" {
+		return "unix:" + filepath.Join(b.TempDir(), "b.sock")
+	}
+	return "tcp:127.0.0.1:0"
+}
+
+// rawConnPair returns a connected pair of plain net.Conns.
+func rawConnPair(b *testing.B, network string) (net.Conn, net.Conn) {
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(b.TempDir(), "raw.sock")
+	}
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		ch <- c
+	}()
+	c, err := net.Dial(network, l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-ch
+	if s == nil {
+		b.Fatal("accept failed")
+	}
+	return c, s
+}
+
+// BenchmarkStreamPages sends 4 KiB pages: through a Stream with
+// PutBufferNoCopy (64 pages per writev), and through a raw net.Conn with
+// one Write per page and with net.Buffers of 64 pages.
+func BenchmarkStreamPages(b *testing.B) {
+	for _, network := range []string{"unix", "tcp"} {
+		b.Run(network+"/stream", func(b *testing.B) {
+			src, dst := connectPair(b, benchAddr(b, network), nil, nil)
+			wait := drain(dst.Channel())
+			pages := benchPages(64)
+			b.SetBytes(benchPageSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				src.PutBufferNoCopy(pages[i&63])
+			}
+			if err := src.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			src.Close()
+			wait()
+		})
+		b.Run(network+"/raw-write", func(b *testing.B) {
+			c, s := rawConnPair(b, network)
+			wait := drain(s)
+			pages := benchPages(64)
+			b.SetBytes(benchPageSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Write(pages[i&63]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			c.Close()
+			wait()
+			s.Close()
+		})
+		b.Run(network+"/raw-writev", func(b *testing.B) {
+			c, s := rawConnPair(b, network)
+			wait := drain(s)
+			pages := benchPages(64)
+			bufs := make(net.Buffers, 0, 64)
+			b.SetBytes(benchPageSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				bufs = append(bufs, pages[i&63])
+				if len(bufs) == 64 || i == b.N-1 {
+					v := bufs
+					if _, err := v.WriteTo(c); err != nil {
+						b.Fatal(err)
+					}
+					bufs = bufs[:0]
+				}
+			}
+			b.StopTimer()
+			c.Close()
+			wait()
+			s.Close()
+		})
+	}
+}
+
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds CPU seconds per GiB moved to the benchmark's metrics.
+func reportCPU(b *testing.B, start time.Duration, bytes int64) {
+	cpu := cpuTime() - start
+	b.ReportMetric(cpu.Seconds()/(float64(bytes)/(1<<30)), "cpu-s/GiB")
+}
+
+// BenchmarkTLS sends 4 KiB pages over TLS on unix sockets: raw crypto/tls
+// with the same credentials (256 KiB writes), a Stream, and Sessions of one
+// and two channels (each its own TLS state and goroutine).
+func BenchmarkTLS(b *testing.B) {
+	srcCfg, dstCfg := registries(b, "x509")
+	b.Run("raw-crypto-tls", func(b *testing.B) {
+		cc, err := srcCfg.Registry.Creds("tls0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := dstCfg.Registry.Creds("tls0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ccfg, err := cc.TLSConfig(crypto.TLSOptions{Hostname: "localhost"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		scfg, err := sc.TLSConfig(crypto.TLSOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, s := rawConnPair(b, "unix")
+		tc, ts := tls.Client(c, ccfg), tls.Server(s, scfg)
+		errc := make(chan error, 1)
+		go func() { errc <- ts.Handshake() }()
+		if err := tc.Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		wait := drain(ts)
+		chunk := make([]byte, 256<<10)
+		for i := range chunk {
+			chunk[i] = byte(i)
+		}
+		b.SetBytes(benchPageSize)
+		b.ResetTimer()
+		cpu := cpuTime()
+		for i := 0; i < b.N; i += 64 {
+			n := min(64, b.N-i) * benchPageSize
+			if _, err := tc.Write(chunk[:n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu, int64(b.N)*benchPageSize)
+		b.StopTimer()
+		tc.Close()
+		wait()
+		ts.Close()
+	})
+	b.Run("stream", func(b *testing.B) {
+		src, dst := connectPair(b, benchAddr(b, "unix"), srcCfg, dstCfg)
+		wait := drain(dst.Channel())
+		pages := benchPages(64)
+		b.SetBytes(benchPageSize)
+		b.ReportAllocs()
+		b.ResetTimer()
+		cpu := cpuTime()
+		for i := 0; i < b.N; i++ {
+			src.PutBufferNoCopy(pages[i&63])
+		}
+		if err := src.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		reportCPU(b, cpu, int64(b.N)*benchPageSize)
+		b.StopTimer()
+		src.Close()
+		wait()
+	})
+	for _, n := range []int{1, 2} {
+		b.Run("session-"+string(rune('0'+n))+"ch", func(b *testing.B) {
+			sc := srcCfg.Clone()
+			sc.Channels = n
+			srv := startServer(b, benchAddr(b, "unix"), dstCfg)
+			ctx := context.Background()
+			src, err := DialSession(ctx, srv.ln.Addr(), sc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst, err := srv.AcceptSession(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wait := drain(dst)
+			pages := benchPages(64)
+			b.SetBytes(benchPageSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				src.Write(pages[i&63])
+			}
+			if err := src.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			reportCPU(b, cpu, int64(b.N)*benchPageSize)
+			b.StopTimer()
+			src.Close()
+			wait()
+			dst.Close()
+		})
+	}
+}
+
+// BenchmarkHandshake measures the latency of a whole channel setup over
+// tcp loopback: connect, TLS handshake (x509) and hello on both sides.
+func BenchmarkHandshake(b *testing.B) {
+	for _, kind := range []string{"", "x509", "psk"} {
+		name := kind
+		if name == "" {
+			name = "plain"
+		}
+		b.Run(name, func(b *testing.B) {
+			srcCfg, dstCfg := registries(b, kind)
+			ctx := context.Background()
+			ln, err := Listen(ctx, mustParse(b, "tcp:127.0.0.1:0"), dstCfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			addr := ln.Addr()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				at := ln.AcceptTask(ctx)
+				src, err := Dial(ctx, addr, srcCfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dst, err := at.Wait(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				src.Close()
+				dst.Close()
+			}
+		})
+	}
+}
