@@ -120,6 +120,26 @@ type Section struct {
 // MarshalJSON spells Type by name.
 func (t Type) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(t.String())), nil }
 
+// UnmarshalJSON reads the name MarshalJSON writes.
+func (t *Type) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("vmstream: section type %s is not a string", b)
+	}
+	for k, v := range typeNames {
+		if v == s {
+			*t = k
+			return nil
+		}
+	}
+	var v byte
+	if _, err := fmt.Sscanf(s, "0x%02x", &v); err == nil && fmt.Sprintf("0x%02x", v) == s {
+		*t = Type(v)
+		return nil
+	}
+	return fmt.Errorf("vmstream: unknown section type %q", s)
+}
+
 // Cmd is a COMMAND.
 type Cmd struct {
 	Offset int64

@@ -142,17 +142,19 @@ func Run(ctx context.Context, o *Options) error {
 			continue
 		}
 		logf("connection %d: %s -> %s", n, a.Channel().Name(), b.Channel().Name())
+		// A file is written or read, never both: nothing flows back.
+		oneWay := in.Transport == uri.File || out.Transport == uri.File
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pipe(ctx, n, a, b, logf)
+			pipe(ctx, n, a, b, oneWay, logf)
 		}()
 	}
 }
 
 // pipe copies a to b and b to a until both directions end, then closes
 // both. An error in one direction shuts both down.
-func pipe(ctx context.Context, n int, a, b *migration.Stream, logf func(string, ...any)) {
+func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) {
 	start := time.Now()
 	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
 	defer stop()
@@ -161,7 +163,12 @@ func pipe(ctx context.Context, n int, a, b *migration.Stream, logf func(string, 
 	var fwdErr, backErr error
 	wg.Add(2)
 	go func() { defer wg.Done(); fwd, fwdErr = copyHalf(b, a) }()
-	go func() { defer wg.Done(); back, backErr = copyHalf(a, b) }()
+	go func() {
+		defer wg.Done()
+		if !oneWay {
+			back, backErr = copyHalf(a, b)
+		}
+	}()
 	wg.Wait()
 	a.Close()
 	b.Close()

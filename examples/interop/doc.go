@@ -1,0 +1,22 @@
+// Package interop holds the interoperability tests against real QEMU
+// (Debian's qemu-system-x86, 7.2 on Debian 12) and real GnuTLS and OpenSSL
+// tools. It has no code of its own; see the _test.go files:
+//
+//  1. QEMU source -> livemig destination over TLS (raw mode): the whole
+//     stream is validated with internal/vmstream, every RAM page is checked
+//     against the source's keystream, EOF is seen, QEMU reports completed.
+//  2. QEMU -> migrate-proxy (unix in, TLS out) -> migrate-proxy (TLS in,
+//     unix out) -> QEMU: completes, and the destination's RAM (pmemsave)
+//     equals the source's.
+//  3. The same with multifd, 2 channels.
+//  4. QEMU migrate to exec:cat > FILE (and through migrate-proxy --to
+//     file:PATH): migrate-analyze agrees with QEMU 7.2's section list;
+//     corrupted copies are reported at the right offset.
+//  5. A TLS failure (wrong CA) between QEMU and livemig fails both sides
+//     with a message naming the certificate problem.
+//  6. Every TLS scenario runs with RSA keys from GnuTLS's certtool and with
+//     ECDSA keys from openssl.
+//
+// Without qemu-system-x86_64, certtool or openssl the tests skip with the
+// reason, unless CI=true, where they fail.
+package interop
