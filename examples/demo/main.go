@@ -93,12 +93,17 @@ func demo(ctx context.Context, stdout, stderr io.Writer, ramSize int64, dirty, c
 		return fmt.Errorf("writing the throwaway CA: %w", err)
 	}
 	serverDir, clientDir := filepath.Join(dir, "server"), filepath.Join(dir, "client")
-	fmt.Fprintf(stderr, "demo: throwaway CA and certificates in %s and %s (QEMU layout)\n", serverDir, clientDir)
+	var out sync.Mutex // serializes the children's lines and ours
+	say := func(format string, args ...any) {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Fprintf(stderr, "demo: "+format+"\n", args...)
+	}
+	say("throwaway CA and certificates in %s and %s (QEMU layout)", serverDir, clientDir)
 
-	var out sync.Mutex // serializes the children's lines
 	destArgs := []string{"migrate-dest", "--incoming", "tcp:127.0.0.1:0,tls-creds=tls0",
 		"--object", "tls-creds-x509,id=tls0,dir=" + serverDir + ",endpoint=server,verify-peer=on"}
-	fmt.Fprintf(stderr, "demo: starting %s\n", strings.Join(destArgs, " "))
+	say("starting %s", strings.Join(destArgs, " "))
 	listening := make(chan string, 1)
 	dest, err := startChild(ctx, self, destArgs, "[dest]   ", stdout, stderr, &out, func(line string) {
 		if _, a, ok := strings.Cut(line, "listening on "); ok {
@@ -129,7 +134,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer, ramSize int64, dirty, c
 		"--object", "tls-creds-x509,id=tls0,dir=" + clientDir + ",endpoint=client",
 		"--ram-size", fmt.Sprint(ramSize), "--dirty-rate", fmt.Sprint(dirty), "--channels", fmt.Sprint(channels),
 		"--max-bandwidth", fmt.Sprint(maxBW), "--downtime-limit", downtime.String()}
-	fmt.Fprintf(stderr, "demo: starting %s\n", strings.Join(srcArgs, " "))
+	say("starting %s", strings.Join(srcArgs, " "))
 	src, err := startChild(ctx, self, srcArgs, "[source] ", stdout, stderr, &out, nil)
 	if err != nil {
 		return err
