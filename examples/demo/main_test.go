@@ -24,7 +24,6 @@ func TestMain(m *testing.M) {
 	leakcheck.Main(m)
 }
 
-
 // TestDemo runs the whole demo with a small guest: two child processes,
 // TLS with a throwaway CA, both summaries verified, the temporary directory
 // removed.

@@ -86,11 +86,11 @@ func TestDecoder(t *testing.T) {
 // outside the RAM it was given, and reports errors inside the input.
 func FuzzDecoder(f *testing.F) {
 	f.Add(stream(1, pageRec(0, 1), []byte{RecStop}, []byte{RecEnd, 0, 0, 0, 1}, sumRec(2))) // a whole migration
-	f.Add(stream(1, []byte{RecZero, 0, 0, 0, 0, 0, 0, 0, 0}))                              // zero page
-	f.Add(stream(1, []byte{RecZero, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))      // index overflow
-	f.Add(stream(1, []byte{RecPass, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0, 0, 0}))               // huge pass
-	f.Add(appendHeader(nil, MaxRAMSize+PageSize))                                          // RAM too large
-	f.Add([]byte{0x4c, 0x4d})                                                              // cut header
+	f.Add(stream(1, []byte{RecZero, 0, 0, 0, 0, 0, 0, 0, 0}))                               // zero page
+	f.Add(stream(1, []byte{RecZero, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))       // index overflow
+	f.Add(stream(1, []byte{RecPass, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0, 0, 0}))                // huge pass
+	f.Add(appendHeader(nil, MaxRAMSize+PageSize))                                           // RAM too large
+	f.Add([]byte{0x4c, 0x4d})                                                               // cut header
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := NewDecoder(bytes.NewReader(b))
 		size, err := d.ReadHeader(16 * PageSize)
