@@ -76,7 +76,8 @@
 //	 4     1    version, 1
 //	 5     1    kind: 1 request, 2 reply
 //	 6     1    role: 0 main, 1 multifd, 2 return-path, 3 postcopy
-//	 7     1    flags: bit 0 set when the sender is the migration source;
+//	 7     1    flags: bit 0 set when the sender is the migration source,
+//	            bit 1 set in a request that expects no reply (one-way);
 //	            other bits must be zero
 //	 8     16   session ID (a reply carries the session the channel joined)
 //	24     2    channel index: 0 for the main channel, 1.. for the others
@@ -94,9 +95,10 @@
 // the peer's bytes, and both sides fail: the answering side with a
 // *[HelloMismatchError] naming the field and both values, the requesting
 // side with a *[RefusedError] naming its session and the reason. Garbage
-// is not answered at all. Over exec and file the hello goes one way, from
-// source to destination, since the other end may be a process or a file
-// that cannot answer. [Config].Raw skips the hello entirely, to talk to
+// is not answered at all. A source on exec or file sends a one-way
+// request, since the other end may be a process or a file that cannot
+// answer; the destination then checks it without replying, whatever its
+// own transport. [Config].Raw skips the hello entirely, to talk to
 // QEMU itself. testdata/ holds golden hellos.
 //
 // # Sessions

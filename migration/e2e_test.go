@@ -147,6 +147,7 @@ func checkPages(dst *Stream, n int) error {
 	return nil
 }
 
+// transfer sends n pages from src to dst, checks them and closes both.
 func transfer(t testing.TB, src, dst *Stream, n int) {
 	t.Helper()
 	errc := make(chan error, 1)
@@ -154,6 +155,7 @@ func transfer(t testing.TB, src, dst *Stream, n int) {
 	if err := checkPages(dst, n); err != nil {
 		t.Error(err)
 	}
+	dst.Close() // a relaying exec: command exits when both ends are closed
 	if err := <-errc; err != nil {
 		t.Errorf("source: %v", err)
 	}
@@ -214,11 +216,22 @@ func haveIPv6() bool {
 // what it receives to a file, restores it through an exec: child that
 // reads the file, and does the same with file: and an offset.
 func TestExecAndFile(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testExecAndFile(t, raw) })
+	}
+}
+
+func testExecAndFile(t *testing.T, raw bool) {
+	cfg := &Config{Raw: raw}
+	hello := int64(HelloSize)
+	if raw {
+		hello = 0
+	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "saved stream")
 	ctx := testCtx(t)
 
-	src, err := Dial(ctx, mustParse(t, "exec:cat > '"+out+"'"), nil)
+	src, err := Dial(ctx, mustParse(t, "exec:cat > '"+out+"'"), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +239,11 @@ func TestExecAndFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(out)
-	if err != nil || fi.Size() != HelloSize+100*(8+4096)+4 {
+	if err != nil || fi.Size() != hello+100*(8+4096)+4 {
 		t.Fatalf("saved file: %v, %v; want hello + pages", fi, err)
 	}
 
-	ln, err := Listen(ctx, mustParse(t, "exec:cat '"+out+"'"), nil)
+	ln, err := Listen(ctx, mustParse(t, "exec:cat '"+out+"'"), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +252,7 @@ func TestExecAndFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := dst.Peer(); p == nil || !p.Source {
+	if p := dst.Peer(); (p == nil || !p.Source || !p.OneWay) != raw {
 		t.Fatalf("restored hello %+v", p)
 	}
 	if err := checkPages(dst, 100); err != nil {
@@ -253,7 +266,7 @@ func TestExecAndFile(t *testing.T) {
 	if err := os.WriteFile(path, append(prefix, bytes.Repeat([]byte("junk"), 100000)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fsrc, err := Dial(ctx, mustParse(t, "file:"+path+",offset=1000"), nil)
+	fsrc, err := Dial(ctx, mustParse(t, "file:"+path+",offset=1000"), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,10 +274,10 @@ func TestExecAndFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
-	if len(data) != 1000+HelloSize+50*(8+4096)+4 || !bytes.Equal(data[:1000], prefix) {
+	if int64(len(data)) != 1000+hello+50*(8+4096)+4 || !bytes.Equal(data[:1000], prefix) {
 		t.Fatalf("file is %d bytes (prefix kept: %v)", len(data), bytes.Equal(data[:1000], prefix))
 	}
-	fln, err := Listen(ctx, mustParse(t, "file:"+path+",offset=1000"), nil)
+	fln, err := Listen(ctx, mustParse(t, "file:"+path+",offset=1000"), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +295,75 @@ func TestExecAndFile(t *testing.T) {
 	defer cancel()
 	if _, err := fln.Accept(sctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second Accept on file: %v", err)
+	}
+}
+
+// TestExecTLS runs TLS (and DTLS) over exec: channels in both directions:
+// the source's command relays to a destination listening on a unix
+// socket, and the destination's command relays from a source that dials.
+func TestExecTLS(t *testing.T) {
+	for _, kind := range []string{"", "x509", "psk"} {
+		for _, raw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("tls=%s/raw=%v", kind, raw), func(t *testing.T) {
+				ctx := testCtx(t)
+				srcCfg, dstCfg := registries(t, kind)
+				srcCfg.Raw, dstCfg.Raw = raw, raw
+				dir := t.TempDir()
+
+				// Outgoing exec.
+				path := filepath.Join(dir, "dst.sock")
+				ln, err := Listen(ctx, mustParse(t, "unix:"+path), dstCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				at := ln.AcceptTask(ctx)
+				src, err := Dial(ctx, mustParse(t, relayCommand("relay-connect", path)), srcCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dst, err := at.Wait(ctx)
+				if err != nil {
+					src.Close()
+					t.Fatal(err)
+				}
+				if !raw && (!dst.Peer().OneWay || src.Peer() != nil) {
+					t.Fatalf("exec source's hello: %+v, reply %+v; want one-way", dst.Peer(), src.Peer())
+				}
+				transfer(t, src, dst, 100)
+				dst.Close()
+
+				// Incoming exec: the destination's command accepts the source.
+				path2 := filepath.Join(dir, "src.sock")
+				ln2, err := Listen(ctx, mustParse(t, relayCommand("relay-listen", path2)), dstCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln2.Close()
+				at2 := ln2.AcceptTask(ctx)
+				var src2 *Stream
+				for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
+					if src2, err = Dial(ctx, mustParse(t, "unix:"+path2), srcCfg); err == nil {
+						break
+					}
+				}
+				if err != nil {
+					at2.Cancel()
+					at2.Wait(ctx)
+					t.Fatal(err)
+				}
+				dst2, err := at2.Wait(ctx)
+				if err != nil {
+					src2.Close()
+					t.Fatal(err)
+				}
+				defer dst2.Close()
+				if !raw && (dst2.Peer().OneWay || src2.Peer() == nil) {
+					t.Fatal("socket source's hello went one way")
+				}
+				transfer(t, src2, dst2, 100)
+			})
+		}
 	}
 }
 

@@ -27,6 +27,9 @@ func TestHelperProcess(t *testing.T) {
 	if role == "" {
 		t.Skip("helper process only")
 	}
+	if strings.HasPrefix(role, "relay-") {
+		relay(role, os.Getenv("LIVEMIG_ADDR"))
+	}
 	ctx := context.Background()
 	cfg := &Config{TLSCreds: "tls0", Registry: crypto.NewRegistry(), TLSHostname: "localhost"}
 	if err := cfg.Registry.AddObject(os.Getenv("LIVEMIG_CREDS")); err != nil {
@@ -62,6 +65,43 @@ func TestHelperProcess(t *testing.T) {
 		io.Copy(io.Discard, s)
 	}
 	os.Exit(0)
+}
+
+// relay connects to (relay-connect) or accepts one connection on
+// (relay-listen) the unix socket path and copies stdin to it and it to
+// stdout, like socat: an exec: command that reaches a socket.
+func relay(mode, path string) {
+	var c net.Conn
+	var err error
+	if mode == "relay-listen" {
+		var l net.Listener
+		if l, err = net.Listen("unix", path); err == nil {
+			c, err = l.Accept()
+			l.Close()
+		}
+	} else {
+		c, err = net.Dial("unix", path)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(2)
+	}
+	done := make(chan struct{})
+	go func() {
+		io.Copy(c, os.Stdin)
+		c.(*net.UnixConn).CloseWrite()
+		close(done)
+	}()
+	io.Copy(os.Stdout, c)
+	os.Stdout.Close()
+	<-done
+	os.Exit(0)
+}
+
+// relayCommand returns an exec: address running the test binary as a
+// relay to path.
+func relayCommand(mode, path string) string {
+	return fmt.Sprintf("exec:LIVEMIG_HELPER=%s LIVEMIG_ADDR='%s' exec '%s' -test.run='^TestHelperProcess$'", mode, path, os.Args[0])
 }
 
 // startHelper runs the test binary as a migration peer; it is killed at

@@ -148,6 +148,7 @@ type Hello struct {
 	Reply        bool  // sent by the side that accepted the connection
 	Role         Role
 	Source       bool // the sender is the migration source
+	OneWay       bool // a request that expects no reply (exec and file sources)
 	Session      SessionID
 	Index        uint16
 	Channels     uint16 // channels in the session, 1..MaxChannels
@@ -173,7 +174,10 @@ func (h *Hello) put(b []byte) {
 	}
 	b[6] = byte(h.Role)
 	if h.Source {
-		b[7] = 1
+		b[7] |= 1
+	}
+	if h.OneWay {
+		b[7] |= 2
 	}
 	copy(b[8:24], h.Session[:])
 	binary.BigEndian.PutUint16(b[24:], h.Index)
@@ -215,10 +219,14 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 	if n.Role > RolePostcopy {
 		return fmt.Errorf("migration: hello: unknown role %d", b[6])
 	}
-	if b[7]&^1 != 0 {
+	if b[7]&^3 != 0 {
 		return fmt.Errorf("migration: hello: unknown flags %#02x", b[7])
 	}
 	n.Source = b[7]&1 != 0
+	n.OneWay = b[7]&2 != 0
+	if n.OneWay && n.Reply {
+		return fmt.Errorf("migration: hello: one-way reply")
+	}
 	copy(n.Session[:], b[8:24])
 	n.Index = binary.BigEndian.Uint16(b[24:])
 	n.Channels = binary.BigEndian.Uint16(b[26:])
@@ -244,16 +252,17 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 // local error. It may adjust the reply (the session ID it assigned).
 type placeFunc func(req *Hello, reply *Hello) (Status, error)
 
-// helloOneWay reports whether the transport carries the hello only from
-// source to destination: exec and file streams may end in a process or
-// file that cannot answer.
+// helloOneWay reports whether a source on transport t sends a one-way
+// hello: exec and file streams may end in a process or a file that cannot
+// answer.
 func helloOneWay(t string) bool { return t == "exec" || t == "file" }
 
 // exchangeHello runs the hello on ch. The side that opened the connection
-// (initiator) writes its request and reads the reply; the other side reads
-// the request, calls place and writes the reply. With oneWay only the source
-// writes and only the destination reads. It returns the peer's hello.
-// Reads are exactly HelloSize bytes, so no stream byte is consumed.
+// (initiator) writes its request and, unless oneWay, reads the reply; the
+// other side reads the request, calls place and, unless the request is
+// one-way, writes the reply. It returns the peer's hello (nil for a one-way
+// initiator). Reads are exactly HelloSize bytes, so no stream byte is
+// consumed.
 func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiator, oneWay bool, timeout time.Duration, place placeFunc) (*Hello, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello"})
 	defer cancel()
@@ -290,28 +299,13 @@ func exchangeHelloLocked(ch channel.Channel, local Hello, initiator, oneWay bool
 		}
 		return h, nil
 	}
-	if oneWay {
-		if local.Source {
-			local.Reply = false
-			return nil, write(&local)
-		}
-		peer, err := read()
-		if err != nil {
-			return nil, err
-		}
-		if peer.Reply {
-			return nil, &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
-		}
-		reply := local
-		if st, err := place(peer, &reply); st != StatusOK {
-			return nil, err
-		}
-		return peer, nil
-	}
 	if initiator {
-		local.Reply = false
+		local.Reply, local.OneWay, local.Status = false, oneWay, StatusOK
 		if err := write(&local); err != nil {
 			return nil, err
+		}
+		if oneWay {
+			return nil, nil
 		}
 		peer, err := read()
 		if err != nil {
@@ -336,7 +330,7 @@ func exchangeHelloLocked(ch channel.Channel, local Hello, initiator, oneWay bool
 		return nil, err
 	}
 	reply := local
-	reply.Reply = true
+	reply.Reply, reply.OneWay = true, false
 	if peer.Reply {
 		reply.Status = StatusMismatch
 		err = &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
@@ -346,14 +340,19 @@ func exchangeHelloLocked(ch channel.Channel, local Hello, initiator, oneWay bool
 		reply.Status, err = place(peer, &reply)
 	}
 	if reply.Status != StatusOK {
-		// The refusal carries only our own values and a code.
-		reply.Role, reply.Index, reply.Channels, reply.Capabilities = local.Role, 0, 0, 0
-		reply.Session = local.Session
-		_ = write(&reply)
 		if err == nil {
 			err = fmt.Errorf("migration: refused channel: %s", reply.Status)
 		}
+		if !peer.OneWay && !peer.Reply {
+			// The refusal carries only our own values and a code.
+			reply.Role, reply.Index, reply.Channels, reply.Capabilities = local.Role, 0, 0, 0
+			reply.Session = local.Session
+			_ = write(&reply)
+		}
 		return nil, err
+	}
+	if peer.OneWay {
+		return peer, nil
 	}
 	if err := write(&reply); err != nil {
 		return nil, err

@@ -33,6 +33,11 @@ var goldenHellos = []struct {
 		Session: SessionID{0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0},
 		Index:   2, Channels: 3, Capabilities: CapStripes | 1<<40,
 	}},
+	{"hello-oneway.golden", Hello{
+		Version: HelloVersion, Role: RoleMain, Source: true, OneWay: true,
+		Session:  SessionID{0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0},
+		Channels: 1,
+	}},
 	{"hello-refused.golden", Hello{
 		Version: HelloVersion, Reply: true, Role: RoleMain, Status: StatusUnknownSession,
 	}},
@@ -94,7 +99,8 @@ func TestHelloDecodeErrors(t *testing.T) {
 		{"future version", "version: local 1, remote 2", mod(func(b []byte) { b[4] = 2 }), "version"},
 		{"unknown kind", "unknown kind 3", mod(func(b []byte) { b[5] = 3 }), ""},
 		{"unknown role", "unknown role 4", mod(func(b []byte) { b[6] = 4 }), ""},
-		{"unknown flags", "unknown flags", mod(func(b []byte) { b[7] = 2 }), ""},
+		{"unknown flags", "unknown flags", mod(func(b []byte) { b[7] = 4 }), ""},
+		{"one-way reply", "one-way reply", mod(func(b []byte) { b[5], b[7] = 2, 2 }), ""},
 		{"zero channels", "channel count 0", mod(func(b []byte) { b[26], b[27] = 0, 0 }), ""},
 		{"too many channels", "channel count 257", mod(func(b []byte) { b[26], b[27] = 1, 1 }), ""},
 		{"index past count", "index 3 not below", mod(func(b []byte) { b[25] = 3; b[6] = 1 }), ""},

@@ -164,7 +164,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	var peer *Hello
 	if !cfg.Raw {
 		t.setPhase(PhaseHello)
-		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, p.place)
+		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, p.source && helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, p.place)
 		if err != nil {
 			ch.Close()
 			return nil, &PhaseError{PhaseHello, ctxErr(ctx, ctx, err)}
