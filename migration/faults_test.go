@@ -101,7 +101,7 @@ func relay(mode, path string) {
 // relayCommand returns an exec: address running the test binary as a
 // relay to path.
 func relayCommand(mode, path string) string {
-	return fmt.Sprintf("exec:LIVEMIG_HELPER=%s LIVEMIG_ADDR='%s' exec '%s' -test.run='^TestHelperProcess$'", mode, path, os.Args[0])
+	return fmt.Sprintf("exec:GORACE=atexit_sleep_ms=0 LIVEMIG_HELPER=%s LIVEMIG_ADDR='%s' exec '%s' -test.run='^TestHelperProcess$'", mode, path, os.Args[0])
 }
 
 // startHelper runs the test binary as a migration peer; it is killed at
@@ -109,7 +109,7 @@ func relayCommand(mode, path string) string {
 func startHelper(t *testing.T, role, addr, creds string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), "LIVEMIG_HELPER="+role, "LIVEMIG_ADDR="+addr, "LIVEMIG_CREDS="+creds)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "LIVEMIG_HELPER="+role, "LIVEMIG_ADDR="+addr, "LIVEMIG_CREDS="+creds)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

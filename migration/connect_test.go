@@ -1,0 +1,139 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/livemig/livemig/uri"
+)
+
+// TestTCPOptions pins how the tcp: options map onto package channel.
+func TestTCPOptions(t *testing.T) {
+	for _, tc := range []struct {
+		in, network string
+		ka          *net.KeepAliveConfig
+	}{
+		// QEMU inet_parse: both families by default.
+		{"tcp:h:1", "tcp", nil},
+		{"tcp:h:1,ipv4=on", "tcp4", nil},
+		{"tcp:h:1,ipv6=on", "tcp6", nil},
+		{"tcp:h:1,ipv4=off", "tcp6", nil},
+		{"tcp:h:1,ipv6=off", "tcp4", nil},
+		{"tcp:h:1,ipv4=on,ipv6=on", "tcp", nil},
+		// keep-alive (QEMU 10.1 adds count/idle/interval).
+		{"tcp:h:1,keep-alive=on", "tcp", &net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
+		{"tcp:h:1,keep-alive=off", "tcp", &net.KeepAliveConfig{Enable: false, Idle: -1, Interval: -1, Count: -1}},
+		{"tcp:h:1,keep-alive=on,keep-alive-count=3,keep-alive-idle=10,keep-alive-interval=2", "tcp",
+			&net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 2 * time.Second, Count: 3}},
+	} {
+		a, err := uri.Parse(tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		network, err := tcpNetwork(&a.Inet)
+		if network != tc.network || (err != nil) != (tc.network == "") {
+			t.Errorf("%s: network %q, %v; want %q", tc.in, network, err, tc.network)
+		}
+		ka, ok := keepAlive(&a.Inet)
+		if ok != (tc.ka != nil) || ok && ka != *tc.ka {
+			t.Errorf("%s: keep-alive %+v, %v; want %+v", tc.in, ka, ok, tc.ka)
+		}
+	}
+}
+
+func TestTCPNoFamily(t *testing.T) {
+	if _, err := tcpNetwork(&uri.Inet{IPv4: uri.Off, IPv6: uri.Off}); err == nil {
+		t.Fatal("ipv4=off,ipv6=off accepted")
+	}
+}
+
+// TestListenerAddr: the Listener reports the port it bound, honours a
+// port range, and names localhost for an empty host.
+func TestListenerAddr(t *testing.T) {
+	ctx := testCtx(t)
+	ln, err := Listen(ctx, mustParse(t, "tcp::0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a := ln.Addr()
+	if a.Inet.Host != "localhost" || a.Inet.Port == "0" {
+		t.Fatalf("Addr = %s", a)
+	}
+	// Port range: the first port is taken, so to= moves up.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	p := busy.Addr().(*net.TCPAddr).Port
+	if p > 65000 {
+		t.Skip("port too high for a range")
+	}
+	ln2, err := Listen(ctx, mustParse(t, fmt.Sprintf("tcp:127.0.0.1:%d,to=%d", p, p+20)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	got, _ := strconv.Atoi(ln2.Addr().Inet.Port)
+	if got <= p || got > p+20 || ln2.Addr().Inet.To != 0 {
+		t.Fatalf("range %d..%d bound %s", p, p+20, ln2.Addr())
+	}
+	// A source reaches it at that address.
+	at := ln2.AcceptTask(ctx)
+	src, err := Dial(ctx, ln2.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := at.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, src, dst, 1)
+}
+
+// TestTimeouts: each phase's timeout ends the task with a net.Error whose
+// Timeout is true.
+func TestTimeouts(t *testing.T) {
+	var ne net.Error
+	// connect: a dial-back source that nobody dials.
+	start := time.Now()
+	_, err := Dial(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "s")),
+		&Config{DialBack: true, ConnectTimeout: 100 * time.Millisecond})
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != PhaseConnect || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("connect timeout: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("connect timeout took %v", d)
+	}
+	// tls-handshake: the peer never answers.
+	srcCfg, _ := registries(t, "x509")
+	srcCfg.HandshakeTimeout = 100 * time.Millisecond
+	addr := rawPeer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	_, err = Dial(context.Background(), mustParse(t, addr), srcCfg)
+	if !errors.As(err, &pe) || pe.Phase != PhaseTLSHandshake || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("handshake timeout: %v", err)
+	}
+}
+
+// TestCapabilities: a Stream's capabilities are the bits both sides
+// offered; unknown bits pass through the hello.
+func TestCapabilities(t *testing.T) {
+	src, dst := connectPair(t, "unix:"+filepath.Join(t.TempDir(), "c"),
+		&Config{Capabilities: CapReturnPath | CapPostcopy | 1<<50},
+		&Config{Capabilities: CapReturnPath | 1<<50})
+	if src.Capabilities() != CapReturnPath|1<<50 || dst.Capabilities() != CapReturnPath|1<<50 {
+		t.Fatalf("source %s, destination %s", src.Capabilities(), dst.Capabilities())
+	}
+	if dst.Peer().Capabilities != CapReturnPath|CapPostcopy|1<<50 {
+		t.Fatalf("destination saw %s", dst.Peer().Capabilities)
+	}
+}
