@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/uri"
 )
 
 // Server groups the channels a Listener accepts into Sessions by the
@@ -80,8 +81,8 @@ func NewServer(ln *Listener) (*Server, error) {
 	return s, nil
 }
 
-// Addr returns the Listener's address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Addr returns the Listener's address, as Listener.Addr.
+func (s *Server) Addr() *uri.Address { return s.ln.Addr() }
 
 // acceptLoop accepts connections and runs a task for each.
 func (s *Server) acceptLoop() {

@@ -294,10 +294,16 @@ func (s *Session) readLane(st *Stream, seq, step uint64, out chan stripeFrame) {
 			return false
 		}
 	}
+	fail := func(err error) {
+		// A broken channel breaks the session at once: Read may be
+		// waiting on another channel whose source is stuck behind this one.
+		s.setErr(fmt.Errorf("migration: session %s, channel %d: %w", s.id, seq%step, err))
+		s.doneOnce.Do(func() { close(s.done) })
+	}
 	for {
 		n, end, err := readFrameHeader(st, seq)
 		if err != nil {
-			send(stripeFrame{seq: seq, err: err})
+			fail(err)
 			return
 		}
 		if end {
@@ -316,7 +322,7 @@ func (s *Session) readLane(st *Stream, seq, step uint64, out chan stripeFrame) {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			send(stripeFrame{seq: seq, err: err})
+			fail(err)
 			return
 		}
 		if !send(stripeFrame{seq: seq, buf: buf}) {

@@ -84,7 +84,7 @@ func TestSessionStripes(t *testing.T) {
 				srcCfg.Channels = n
 				srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
 				ctx := testCtx(t)
-				src, err := DialSession(ctx, srv.ln.Addr(), srcCfg)
+				src, err := DialSession(ctx, srv.Addr(), srcCfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +114,7 @@ func TestSessionStripes(t *testing.T) {
 func TestSessionReturnPath(t *testing.T) {
 	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "s"), nil)
 	ctx := testCtx(t)
-	src, err := DialSession(ctx, srv.ln.Addr(), &Config{Channels: 2})
+	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestDialBack(t *testing.T) {
 				defer srv.Close()
 				go func() {
 					defer close(sdone)
-					ss, sserr = DialSession(ctx, srv.ln.Addr(), srcCfg)
+					ss, sserr = DialSession(ctx, srv.Addr(), srcCfg)
 				}()
 				ds, err := srv.AcceptSession(ctx)
 				<-sdone
@@ -229,7 +229,7 @@ func TestSessionRefusals(t *testing.T) {
 	}}
 	srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
 	ctx := testCtx(t)
-	addr := srv.ln.Addr()
+	addr := srv.Addr()
 	id := SessionID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 
 	// Unknown session.
@@ -300,7 +300,7 @@ func TestSessionRateLimit(t *testing.T) {
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
 	ctx := testCtx(t)
 	const limit = 2 << 20
-	src, err := DialSession(ctx, srv.ln.Addr(), &Config{Channels: 2, RateLimit: limit})
+	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2, RateLimit: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,12 +323,64 @@ func TestSessionRateLimit(t *testing.T) {
 	}
 }
 
+// TestSessionBrokenChannel: when one channel of a session dies, the
+// destination's Read fails promptly (it does not wait on the other
+// channel) and the source's Write fails too.
+func TestSessionBrokenChannel(t *testing.T) {
+	srv := startServer(t, "tcp:127.0.0.1:0", nil)
+	ctx := testCtx(t)
+	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	data := randomData(StripeSize, 1)
+	if _, err := src.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, StripeSize)
+	if _, err := io.ReadFull(dst, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("first frame: %v", err)
+	}
+	// Frame 1 would come on channel 1: kill channel 0 instead, so Read
+	// waits on a healthy channel while another one broke.
+	src.Stream(0).Channel().Close()
+	errc := make(chan error, 1)
+	go func() { _, err := dst.Read(got); errc <- err }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "channel 0") {
+			t.Fatalf("Read: %v, want an unexpected EOF on channel 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read hung on a session with a dead channel")
+	}
+	var werr error
+	for i := 0; i < 100 && werr == nil; i++ {
+		_, werr = src.Write(data)
+	}
+	if werr == nil {
+		werr = src.Flush()
+	}
+	if werr == nil {
+		t.Fatal("source never failed")
+	}
+}
+
 // TestServerClose: closing a Server ends AcceptSession and a session being
 // assembled.
 func TestServerClose(t *testing.T) {
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
 	ctx := testCtx(t)
-	main, err := Dial(ctx, srv.ln.Addr(), &Config{Channels: 2})
+	main, err := Dial(ctx, srv.Addr(), &Config{Channels: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

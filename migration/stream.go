@@ -196,10 +196,15 @@ func (s *Stream) PutBufferNoCopy(p []byte) {
 		return
 	}
 	s.ensureW()
+	if len(s.iov) >= MaxIOV {
+		if s.flush(); s.errSet.Load() {
+			return
+		}
+	}
 	s.iov = append(s.iov, p)
 	s.lastBuf = false
 	s.pending += len(p)
-	if len(s.iov) == MaxIOV {
+	if len(s.iov) >= MaxIOV {
 		s.flush()
 	}
 }
@@ -236,7 +241,7 @@ func (s *Stream) putSlow(p []byte) {
 	}
 	s.ensureW()
 	for len(p) > 0 {
-		if s.wn == len(s.wbuf) || (!s.lastBuf && len(s.iov) == MaxIOV) {
+		if s.wn == len(s.wbuf) || (!s.lastBuf && len(s.iov) >= MaxIOV) {
 			if s.flush(); s.errSet.Load() {
 				return
 			}
@@ -252,7 +257,7 @@ func (s *Stream) putSlow(p []byte) {
 		s.wn += n
 		s.pending += n
 		p = p[n:]
-		if len(s.iov) == MaxIOV && s.wn == len(s.wbuf) {
+		if len(s.iov) >= MaxIOV && s.wn == len(s.wbuf) {
 			if s.flush(); s.errSet.Load() {
 				return
 			}
