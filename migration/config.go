@@ -42,8 +42,9 @@ type Config struct {
 	// TLSHostname is the name the server certificate must match; the default
 	// is the host of a tcp address. As in QEMU, a client with x509
 	// credentials on unix, vsock, exec or fd needs it. TLSAuthz names an
-	// authz object that checks the client's distinguished name on the
-	// server side.
+	// authz object that the server side checks the client's identity
+	// against: its certificate's distinguished name (x509) or its username
+	// (psk); the client side ignores it.
 	TLSCreds    string
 	TLSHostname string
 	TLSAuthz    string

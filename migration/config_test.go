@@ -164,13 +164,16 @@ func TestConfigErrors(t *testing.T) {
 // refuses another.
 func TestAuthz(t *testing.T) {
 	for _, tc := range []struct {
-		identity string
-		ok       bool
+		kind, identity string
+		ok             bool
 	}{
-		{"CN=client.example.com,O=Example,C=GB", true},
-		{"CN=someone.else", false},
+		{"x509", "CN=client.example.com,O=Example,C=GB", true},
+		{"x509", "CN=someone.else", false},
+		// QEMU checks a psk client's username against tls-authz.
+		{"psk", "qemu", true},
+		{"psk", "someone", false},
 	} {
-		srcCfg, dstCfg := registries(t, "x509")
+		srcCfg, dstCfg := registries(t, tc.kind)
 		if err := dstCfg.Registry.AddObject("authz-simple,id=auth0,identity=" + strings.ReplaceAll(tc.identity, ",", ",,")); err != nil {
 			t.Fatal(err)
 		}

@@ -253,9 +253,6 @@ func resolveTLS(addr *uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 			return nil, fmt.Errorf("migration: tls-creds %q: x509 credentials need tls-hostname on %s: addresses (only tcp: gives a host name)", params.Creds, addr.Transport)
 		}
 	} else if params.Authz != "" {
-		if creds.Kind() == crypto.PSK {
-			return nil, fmt.Errorf("migration: tls-authz %q: not supported with psk credentials", params.Authz)
-		}
 		sec.authz, err = cfg.Registry.Authz(params.Authz)
 		if err != nil {
 			return nil, fmt.Errorf("migration: tls-authz %q: %w", params.Authz, err)
@@ -280,7 +277,7 @@ func (sec *tlsSetup) handshake(ctx context.Context, ch channel.Channel, dial boo
 		err     error
 	)
 	if sec.creds.Kind() == crypto.PSK {
-		d := channel.NewDTLS(ch, sec.creds, role, &channel.DTLSOptions{})
+		d := channel.NewDTLS(ch, sec.creds, role, &channel.DTLSOptions{Authz: sec.authz, Logf: cfg.Logf})
 		wrapped, err = d, d.Handshake(hctx)
 	} else {
 		t := channel.NewTLS(ch, sec.creds, role, &channel.TLSOptions{Hostname: sec.hostname, Authz: sec.authz, Raw: cfg.Raw})
