@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,26 @@ type DTLS struct {
 	closed   atomic.Bool
 	readShut atomic.Bool
 	rawClose sync.Once
+
+	decryptMu  sync.Mutex
+	decryptErr string // pion's "decrypt failed" report, streams only
+}
+
+// decryptFailed records pion's report of an undecryptable record and
+// closes the stream (see handshakeLocked).
+func (d *DTLS) decryptFailed(msg string) {
+	d.decryptMu.Lock()
+	if d.decryptErr == "" {
+		d.decryptErr = msg
+	}
+	d.decryptMu.Unlock()
+	d.closeRaw()
+}
+
+func (d *DTLS) decryptMsg() string {
+	d.decryptMu.Lock()
+	defer d.decryptMu.Unlock()
+	return d.decryptErr
 }
 
 // NewDTLS wraps a stream Channel (tcp, unix, command, ...) as the given
@@ -169,18 +190,29 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 	cfg := &dtls.Config{
 		CipherSuites:         []dtls.CipherSuiteID{dtls.TLS_PSK_WITH_AES_128_GCM_SHA256},
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-		LoggerFactory:        pionLogger{d.opts.Logf},
+		LoggerFactory:        pionLogger{logf: d.opts.Logf},
+	}
+	if d.stream {
+		// A reliable stream loses no records, so a record that fails to
+		// decrypt is a wrong key or tampering, never loss: fail now
+		// instead of letting pion discard it and wait for a
+		// retransmission that cannot help.
+		cfg.LoggerFactory = pionLogger{logf: d.opts.Logf, decryptFailed: d.decryptFailed}
 	}
 	creds, authz := d.creds, d.opts.Authz
 	var deniedMu sync.Mutex
 	var denied error
+	identity := creds.PSKIdentity() // the server learns it from the client
 	if d.role == crypto.Client {
 		id := creds.PSKIdentity()
 		cfg.PSKIdentityHint = []byte(id)
 		cfg.PSK = func([]byte) ([]byte, error) { return creds.PSKKey(id) }
 	} else {
-		cfg.PSK = func(identity []byte) ([]byte, error) {
-			id := string(identity)
+		cfg.PSK = func(hint []byte) ([]byte, error) {
+			id := string(hint)
+			deniedMu.Lock()
+			identity = id
+			deniedMu.Unlock()
 			k, err := creds.PSKKey(id)
 			if err == nil && authz != nil && !authz.IsAllowed(id) {
 				err = fmt.Errorf("crypto: %s: authz %q denies PSK identity %q", creds.ID(), authz.ID(), id)
@@ -209,13 +241,16 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 	}
 	if err != nil {
 		deniedMu.Lock()
-		why := denied
+		why, id := denied, identity
 		deniedMu.Unlock()
 		if why != nil {
 			return fail(fmt.Errorf("%w (%v)", why, err))
 		}
+		if msg := d.decryptMsg(); msg != "" {
+			return fail(fmt.Errorf("a handshake record from the peer failed to decrypt (wrong PSK key for identity %q?): %s", id, msg))
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fail(fmt.Errorf("peer closed the connection during the handshake: %w", errors.Join(io.ErrUnexpectedEOF, err)))
+			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
 		}
 		return fail(err)
 	}
@@ -441,16 +476,24 @@ func (d *DTLS) Close() error {
 	return nil
 }
 
-// pionLogger routes pion's warnings and errors to Logf.
+// pionLogger routes pion's warnings and errors to Logf, and its report of
+// a record that failed to decrypt to decryptFailed.
 type pionLogger struct {
-	logf func(format string, args ...any)
+	logf          func(format string, args ...any)
+	decryptFailed func(msg string)
 }
 
 func (l pionLogger) NewLogger(string) logging.LeveledLogger { return l }
 func (l pionLogger) Trace(string)                           {}
 func (l pionLogger) Tracef(string, ...any)                  {}
 func (l pionLogger) Debug(string)                           {}
-func (l pionLogger) Debugf(string, ...any)                  {}
+
+// Debugf watches for pion conn.go's "%s: decrypt failed: %s".
+func (l pionLogger) Debugf(format string, args ...any) {
+	if l.decryptFailed != nil && strings.Contains(format, "decrypt failed") {
+		l.decryptFailed(fmt.Sprintf(format, args...))
+	}
+}
 func (l pionLogger) Info(string)                            {}
 func (l pionLogger) Infof(string, ...any)                   {}
 func (l pionLogger) Warn(msg string)                        { l.Warnf("%s", msg) }

@@ -153,7 +153,7 @@ func (t *TLS) handshakeLocked(ctx context.Context) error {
 			return fail(fmt.Errorf("%w: %v", net.ErrClosed, err))
 		}
 		if t.raw.sawEOF.Load() {
-			return fail(fmt.Errorf("peer closed the connection during the handshake: %w", errors.Join(io.ErrUnexpectedEOF, err)))
+			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
 		}
 		return fail(err)
 	}
