@@ -494,10 +494,10 @@ func (l pionLogger) Debugf(format string, args ...any) {
 		l.decryptFailed(fmt.Sprintf(format, args...))
 	}
 }
-func (l pionLogger) Info(string)                            {}
-func (l pionLogger) Infof(string, ...any)                   {}
-func (l pionLogger) Warn(msg string)                        { l.Warnf("%s", msg) }
-func (l pionLogger) Error(msg string)                       { l.Errorf("%s", msg) }
+func (l pionLogger) Info(string)          {}
+func (l pionLogger) Infof(string, ...any) {}
+func (l pionLogger) Warn(msg string)      { l.Warnf("%s", msg) }
+func (l pionLogger) Error(msg string)     { l.Errorf("%s", msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
 	if l.logf != nil {
 		l.logf("dtls: warning: "+format, args...)
