@@ -27,6 +27,9 @@ type DestOptions struct {
 	// Listening, if set, is called with the address really listened on
 	// (the port bound for tcp:HOST:0) before waiting for the source.
 	Listening func(addr string)
+	// Logf, if set, receives refused channels (a failed TLS handshake, a
+	// wrong hello); the destination goes on waiting for a good source.
+	Logf func(format string, args ...any)
 }
 
 // DestMain is migrate-dest's main: it returns the exit code.
@@ -38,6 +41,8 @@ func DestMain(args []string, stdout, stderr io.Writer) int {
 		Description: `Accepts one migration of the demo VM from migrate-source, prints progress
 while pages arrive, verifies the SHA-256 of the RAM that the source sends at
 completion and prints a summary. Exits 0 only when the checksum matches.
+A source that fails the TLS handshake or the hello is refused and logged;
+migrate-dest goes on waiting.
 With tcp:HOST:0 it listens on a free port and prints it
 ("listening on tcp:127.0.0.1:PORT").`,
 		Examples: []string{
@@ -57,6 +62,7 @@ With tcp:HOST:0 it listens on a free port and prints it
 		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
 	}
 	o.Listening = func(addr string) { fmt.Fprintf(stderr, "%s: listening on %s\n", name, addr) }
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, name+": "+format+"\n", args...) }
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
 	sum, err := RunDest(ctx, &o, stderr)
@@ -87,7 +93,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if maxRAM == 0 {
 		maxRAM = DefaultMaxRAM
 	}
-	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg})
+	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg, Logf: o.Logf})
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +135,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 		}
 		return n
 	}
-	c := counters{wire: wire}
+	var c counters
 	prog := startProgress(stderr, &c, size)
 	defer func() {
 		if prog != nil {
@@ -145,6 +151,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 		if err != nil {
 			return nil, err
 		}
+		c.bytes.Store(dec.Offset())
 		switch rec.Type {
 		case RecPage, RecZero:
 			c.pages.Add(1)
@@ -188,6 +195,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 			}
 			prog.stop()
 			prog = nil
+			sess.Close() // the session's goroutines end: wire() is safe
 			el := time.Since(start)
 			out := &Summary{Role: "destination", RAMBytes: size, Bytes: wire(), Pages: c.pages.Load(),
 				DurationMS: float64(el) / 1e6, ThroughputBps: float64(wire()) / el.Seconds(),

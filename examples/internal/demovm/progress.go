@@ -17,7 +17,11 @@ import (
 // counters are updated by the migrating goroutine and read by the progress
 // printer.
 type counters struct {
-	wire  func() int64 // bytes on the wire (all channels), any goroutine
+	// bytes counts the demo protocol's bytes handed to (source) or taken
+	// from (destination) the session. The progress goroutine reads it
+	// instead of the Streams' counters, which belong to the session's
+	// goroutines while it runs; summaries use those after the session.
+	bytes atomic.Int64
 	pages atomic.Int64 // pages sent or received
 	pass  atomic.Int64
 	dirty atomic.Int64 // source: dirty pages left
@@ -71,7 +75,7 @@ func startProgress(w io.Writer, c *counters, total int64) *progress {
 // line is the progress line: a bar of pages against RAM size, bytes,
 // rate, pass and (source) dirty pages.
 func (p *progress) line() string {
-	b := p.c.wire()
+	b := p.c.bytes.Load()
 	el := time.Since(p.start).Seconds()
 	frac := float64(p.c.pages.Load()*PageSize) / float64(p.total)
 	const width = 20

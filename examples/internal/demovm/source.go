@@ -120,7 +120,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		}
 		return n
 	}
-	c := counters{wire: wire}
+	var c counters
 	prog := startProgress(stderr, &c, int64(o.RAMSize))
 	defer func() {
 		if prog != nil {
@@ -136,13 +136,13 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		c.pass.Store(int64(pass))
 		n := vm.DirtyCount()
 		s.pass(pass, n)
-		t0, b0 := time.Now(), wire()
+		t0, b0 := time.Now(), c.bytes.Load()
 		s.sendDirty()
 		if err := s.flush(); err != nil {
 			return nil, fmt.Errorf("pass %d: %w", pass, err)
 		}
 		el := max(time.Since(t0), time.Millisecond)
-		rate := float64(wire()-b0) / el.Seconds()
+		rate := float64(c.bytes.Load()-b0) / el.Seconds()
 		left := vm.DirtyCount()
 		c.dirty.Store(int64(left))
 		need := time.Duration(float64(left*PageSize) / rate * float64(time.Second))
@@ -190,7 +190,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	if err := sess.Close(); err != nil {
 		return nil, fmt.Errorf("closing the session: %w", err)
 	}
-	el := time.Since(start)
+	el := time.Since(start) // wire() is safe now: the session's goroutines are done
 	out := &Summary{Role: "source", RAMBytes: int64(o.RAMSize), Bytes: wire(), Pages: c.pages.Load(),
 		DurationMS: float64(el) / 1e6, DowntimeMS: float64(downtime) / 1e6, Passes: pass,
 		Channels: sess.Channels(), Converged: converged, Checksum: hex.EncodeToString(sum[:]), ChecksumStatus: "verified"}
@@ -217,6 +217,7 @@ type sender struct {
 func (s *sender) put(b []byte) {
 	if s.err == nil {
 		_, s.err = s.w.Write(b)
+		s.c.bytes.Add(int64(len(b)))
 	}
 }
 
