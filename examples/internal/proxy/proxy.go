@@ -53,7 +53,8 @@ either side comes from the URI's tls-creds option (server credentials on
 --listen, client credentials on --to). --to file:PATH saves an incoming
 stream. Use it to put TLS between two QEMUs that cannot reach each other
 directly, or to terminate TLS in front of a unix socket. Runs until
-interrupted (SIGINT or SIGTERM).`,
+interrupted (SIGINT or SIGTERM); with --listen file:, exec: or fd: (one
+channel) it exits after that channel, non-zero if it failed.`,
 		Examples: []string{
 			"# source host: QEMU migrates to unix:/run/mig.sock, the proxy adds TLS",
 			"migrate-proxy --raw --listen unix:/run/mig.sock --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
@@ -61,6 +62,8 @@ interrupted (SIGINT or SIGTERM).`,
 			"migrate-proxy --raw --listen tcp:0.0.0.0:4444,tls-creds=tls0 --to unix:/run/mig-in.sock --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server",
 			"# save a QEMU stream to a file",
 			"migrate-proxy --raw --listen unix:/run/mig.sock --to file:/var/tmp/vm.state",
+			"# restore it into a QEMU started with -incoming defer and TLS credentials",
+			"migrate-proxy --raw --listen file:/var/tmp/vm.state --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
 		},
 	}, stderr)
 	fs.StringVar(&o.Listen, "listen", "", "migration URI to accept connections on (e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
@@ -117,6 +120,8 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
+	// file:, exec: and fd: carry a single channel: proxy it and return.
+	single := in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for n := 1; ; n++ {
@@ -124,6 +129,9 @@ func Run(ctx context.Context, o *Options) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if single {
+				return err
 			}
 			logf("connection %d: refused: %v", n, err)
 			continue
@@ -134,8 +142,11 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		b, err := migration.Dial(ctx, out, cfg)
 		if err != nil {
-			logf("connection %d: %s: %v", n, out, err)
 			a.Close()
+			if single {
+				return err
+			}
+			logf("connection %d: %s: %v", n, out, err)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -144,6 +155,9 @@ func Run(ctx context.Context, o *Options) error {
 		logf("connection %d: %s -> %s", n, a.Channel().Name(), b.Channel().Name())
 		// A file is written or read, never both: nothing flows back.
 		oneWay := in.Transport == uri.File || out.Transport == uri.File
+		if single {
+			return pipe(ctx, n, a, b, oneWay, logf)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -154,7 +168,7 @@ func Run(ctx context.Context, o *Options) error {
 
 // pipe copies a to b and b to a until both directions end, then closes
 // both. An error in one direction shuts both down.
-func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) {
+func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) error {
 	start := time.Now()
 	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
 	defer stop()
@@ -174,11 +188,13 @@ func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf 
 	b.Close()
 	el := time.Since(start).Seconds()
 	if err := errors.Join(fwdErr, backErr); err != nil {
-		logf("connection %d: failed after %s forward, %s back: %v", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
-		return
+		err = fmt.Errorf("connection %d: failed after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
+		logf("%v", err)
+		return err
 	}
 	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
 		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
+	return nil
 }
 
 // copyHalf copies src's reading side into dst's channel, then shuts dst's
