@@ -62,7 +62,7 @@ processes, both outputs shown, summaries at the end. Cleans up after itself.`,
 	channels := fs.Int("channels", 1, "parallel TLS channels (e.g. 2)")
 	var maxBW cli.Size
 	fs.Var(&maxBW, "max-bandwidth", "bytes per second, K/M/G suffix; 0 is unlimited (e.g. 200M)")
-	downtime := fs.Duration("downtime-limit", 300*time.Millisecond, "downtime to aim for (e.g. 50ms)")
+	downtime := fs.Duration("downtime-limit", 50*time.Millisecond, "downtime to aim for (e.g. 20ms)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up and kill both processes after this long (e.g. 30s)")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code

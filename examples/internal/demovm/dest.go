@@ -146,6 +146,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	var stopped time.Time
 	var downtime time.Duration
 	passes := 0
+	converged := false
 	for {
 		rec, err := dec.Next(vm.RAM)
 		if err != nil {
@@ -165,6 +166,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 				return nil, errors.New("source ended without stopping its workload")
 			}
 			passes = int(rec.Pass)
+			converged = rec.Converged
 			rp.PutBE32(AckMagic)
 			rp.PutByte(AckResumed)
 			if err := rp.Flush(); err != nil {
@@ -200,7 +202,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 			out := &Summary{Role: "destination", RAMBytes: size, Bytes: wire(), Pages: c.pages.Load(),
 				DurationMS: float64(el) / 1e6, ThroughputBps: float64(wire()) / el.Seconds(),
 				DowntimeMS: float64(downtime) / 1e6, Passes: passes, Channels: sess.Channels(),
-				Converged: true, Checksum: hex.EncodeToString(mine[:]), ChecksumStatus: "verified"}
+				Converged: converged, Checksum: hex.EncodeToString(mine[:]), ChecksumStatus: "verified"}
 			if !ok {
 				out.ChecksumStatus = "MISMATCH"
 				return out, fmt.Errorf("RAM checksum sha256:%x does not match the source's sha256:%x", mine[:8], rec.Sum[:8])

@@ -17,7 +17,8 @@ import (
 //	  RecZero  be64 page index (the page is all zero)
 //	  RecPass  be32 pass number, be64 pages the pass will send
 //	  RecStop  nothing: the workload stopped, the final pass follows
-//	  RecEnd   be32 passes: every page is sent; the destination may resume
+//	  RecEnd   be32 passes, u8 converged (0 or 1): every page is sent; the
+//	           destination may resume
 //	  RecSum   32 bytes: SHA-256 of the source's RAM after the stop; last
 //
 // and back on the return path (destination to source):
@@ -63,11 +64,12 @@ func (e *ProtoError) Unwrap() error { return e.Err }
 
 // Record is one decoded record.
 type Record struct {
-	Type  byte
-	Index uint64   // RecPage, RecZero
-	Pass  uint32   // RecPass, RecEnd (passes)
-	Pages uint64   // RecPass
-	Sum   [32]byte // RecSum
+	Type      byte
+	Index     uint64   // RecPage, RecZero
+	Pass      uint32   // RecPass, RecEnd (passes)
+	Converged bool     // RecEnd
+	Pages     uint64   // RecPass
+	Sum       [32]byte // RecSum
 }
 
 // Decoder reads the demo stream from the network. Every read is bounded:
@@ -176,10 +178,14 @@ func (d *Decoder) Next(ram []byte) (Record, error) {
 		}
 	case RecStop:
 	case RecEnd:
-		if err := d.read("end record", d.buf[:4]); err != nil {
+		if err := d.read("end record", d.buf[:5]); err != nil {
 			return rec, err
 		}
 		rec.Pass = binary.BigEndian.Uint32(d.buf[:4])
+		if d.buf[4] > 1 {
+			return rec, &ProtoError{Offset: at + 5, Reason: fmt.Sprintf("converged flag %d, want 0 or 1", d.buf[4])}
+		}
+		rec.Converged = d.buf[4] == 1
 	case RecSum:
 		if err := d.read("checksum", rec.Sum[:]); err != nil {
 			return rec, err

@@ -29,7 +29,7 @@ func pageRec(idx uint64, fill byte) []byte {
 func sumRec(sum byte) []byte { return append([]byte{RecSum}, bytes.Repeat([]byte{sum}, 32)...) }
 
 func TestDecoder(t *testing.T) {
-	good := stream(2, pageRec(1, 7), []byte{RecStop}, []byte{RecEnd, 0, 0, 0, 2}, sumRec(9))
+	good := stream(2, pageRec(1, 7), []byte{RecStop}, []byte{RecEnd, 0, 0, 0, 2, 1}, sumRec(9))
 	ram := make([]byte, 2*PageSize)
 	d := NewDecoder(bytes.NewReader(good))
 	if n, err := d.ReadHeader(0); err != nil || n != 2*PageSize {
@@ -66,6 +66,7 @@ func TestDecoder(t *testing.T) {
 		{"pass larger than RAM", stream(2, []byte{RecPass, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3}), 0, 25, "exceeds RAM"},
 		{"truncated page", stream(2, pageRec(0, 1)[:100]), 0, 120, "stream ends inside page"},
 		{"no checksum", stream(2, pageRec(0, 1)), 0, 20 + 9 + PageSize, "before the checksum"},
+		{"bad converged flag", stream(2, []byte{RecEnd, 0, 0, 0, 1, 2}), 0, 25, "converged flag 2"},
 		{"data after checksum", stream(2, sumRec(1), []byte{RecStop}), 0, 53, "after the checksum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,12 +86,12 @@ func TestDecoder(t *testing.T) {
 // FuzzDecoder: the network-facing decoder never panics, never writes
 // outside the RAM it was given, and reports errors inside the input.
 func FuzzDecoder(f *testing.F) {
-	f.Add(stream(1, pageRec(0, 1), []byte{RecStop}, []byte{RecEnd, 0, 0, 0, 1}, sumRec(2))) // a whole migration
-	f.Add(stream(1, []byte{RecZero, 0, 0, 0, 0, 0, 0, 0, 0}))                               // zero page
-	f.Add(stream(1, []byte{RecZero, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))       // index overflow
-	f.Add(stream(1, []byte{RecPass, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0, 0, 0}))                // huge pass
-	f.Add(appendHeader(nil, MaxRAMSize+PageSize))                                           // RAM too large
-	f.Add([]byte{0x4c, 0x4d})                                                               // cut header
+	f.Add(stream(1, pageRec(0, 1), []byte{RecStop}, []byte{RecEnd, 0, 0, 0, 1, 0}, sumRec(2))) // a whole migration
+	f.Add(stream(1, []byte{RecZero, 0, 0, 0, 0, 0, 0, 0, 0}))                                  // zero page
+	f.Add(stream(1, []byte{RecZero, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))          // index overflow
+	f.Add(stream(1, []byte{RecPass, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0, 0, 0}))                   // huge pass
+	f.Add(appendHeader(nil, MaxRAMSize+PageSize))                                              // RAM too large
+	f.Add([]byte{0x4c, 0x4d})                                                                  // cut header
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := NewDecoder(bytes.NewReader(b))
 		size, err := d.ReadHeader(16 * PageSize)

@@ -19,6 +19,11 @@ import (
 // even if the dirty set does not fit the downtime limit.
 const MaxPasses = 30
 
+// MaxStalls is how many passes in a row may fail to shrink the dirty set
+// by a tenth before the final pass is forced: the workload dirties pages
+// as fast as the link sends them, so more passes would not help.
+const MaxStalls = 3
+
 // SourceOptions are migrate-source's flags.
 type SourceOptions struct {
 	To            string
@@ -131,6 +136,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	s.put(appendHeader(s.hdr[:0], int64(o.RAMSize)))
 
 	converged := false
+	stalls := 0
 	pass := 1
 	for ; ; pass++ {
 		c.pass.Store(int64(pass))
@@ -152,7 +158,13 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 			converged = true
 			break
 		}
-		if pass >= MaxPasses {
+		if left*10 >= n*9 {
+			stalls++
+		} else {
+			stalls = 0
+		}
+		if pass >= MaxPasses || stalls >= MaxStalls {
+			prog.event("not converging (the workload dirties pages as fast as they are sent): forcing the final pass")
 			break
 		}
 	}
@@ -165,7 +177,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	n := vm.DirtyCount()
 	s.pass(pass, n)
 	s.sendDirty()
-	s.end(pass)
+	s.end(pass, converged)
 	if err := s.flush(); err != nil {
 		return nil, fmt.Errorf("final pass: %w", err)
 	}
@@ -237,9 +249,14 @@ func (s *sender) pass(pass, pages int) {
 	s.put(binary.BigEndian.AppendUint64(b, uint64(pages)))
 }
 
-func (s *sender) end(passes int) {
+func (s *sender) end(passes int, converged bool) {
 	b := append(s.hdr[:0], RecEnd)
-	s.put(binary.BigEndian.AppendUint32(b, uint32(passes)))
+	b = binary.BigEndian.AppendUint32(b, uint32(passes))
+	if converged {
+		s.put(append(b, 1))
+	} else {
+		s.put(append(b, 0))
+	}
 }
 
 // sendDirty sends every dirty page, clearing its bit first.
