@@ -26,6 +26,9 @@ import (
 // timer fires first, AcceptSession returns a *SessionError naming the
 // missing channels, and the channels that did arrive are closed.
 //
+// At most MaxPendingSessions sessions are assembled at once; main channels
+// beyond that are refused until one completes or expires.
+//
 // With Config.DialBack the Server does not wait for channels:
 // AcceptSession dials the source's main channel, learns the session ID
 // from its reply, and dials the Config.Channels-1 multifd channels.
@@ -45,6 +48,9 @@ type Server struct {
 	notify  chan struct{}
 	closed  bool
 }
+
+// MaxPendingSessions is the number of sessions a Server assembles at once.
+const MaxPendingSessions = 64
 
 type pendingSession struct {
 	id       SessionID
@@ -140,6 +146,9 @@ func (s *Server) place(req, reply *Hello) (Status, error) {
 		}
 		if _, ok := s.expired[id]; ok {
 			return StatusExpiredSession, fmt.Errorf("migration: session %s expired or complete", id)
+		}
+		if len(s.pending) >= MaxPendingSessions {
+			return StatusRefused, fmt.Errorf("migration: session %s refused: %d sessions already being assembled", id, len(s.pending))
 		}
 		n := int(req.Channels)
 		p = &pendingSession{id: id, roles: make([]Role, n), reserved: make([]bool, n), streams: make([]*Stream, n)}

@@ -461,13 +461,39 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 			return nil, err
 		}
 		defer ln.Close()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		var mu sync.Mutex
 		taken := make([]bool, n)
-		tasks := make([]*Task, n)
-		for i := range n {
-			p, err := sourcePlan(addr, chCfg(i), id)
+		place := func(req, reply *Hello) (Status, error) {
+			if !req.Session.IsZero() && req.Session != id {
+				return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
+			}
+			if int(req.Channels) != n {
+				return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(n), Remote: fmt.Sprint(req.Channels)}
+			}
+			if req.Role != roles[req.Index] {
+				return StatusMismatch, &HelloMismatchError{Field: "role", Local: roles[req.Index].String(), Remote: req.Role.String()}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if taken[req.Index] {
+				return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
+			}
+			taken[req.Index] = true
+			reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
+			return StatusOK, nil
+		}
+		type result struct {
+			st  *Stream
+			err error
+		}
+		results := make(chan result, n)
+		running := 0
+		start := func() error {
+			p, err := sourcePlan(addr, chCfg(0), id)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p.open = func(ctx context.Context) (channel.Channel, error) {
 				s, err := ln.Accept(ctx)
@@ -476,37 +502,44 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 				}
 				return asChannel(s)
 			}
-			p.place = func(req, reply *Hello) (Status, error) {
-				if !req.Session.IsZero() && req.Session != id {
-					return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
-				}
-				if int(req.Channels) != n {
-					return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(n), Remote: fmt.Sprint(req.Channels)}
-				}
-				if req.Role != roles[req.Index] {
-					return StatusMismatch, &HelloMismatchError{Field: "role", Local: roles[req.Index].String(), Remote: req.Role.String()}
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if taken[req.Index] {
-					return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
-				}
-				taken[req.Index] = true
-				reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
-				return StatusOK, nil
-			}
-			tasks[i] = p.start(ctx)
+			p.place = place
+			t := p.start(ctx)
+			running++
+			go func() {
+				st, err := t.Wait(context.Background())
+				results <- result{st, err}
+			}()
+			return nil
 		}
 		var first error
-		for _, t := range tasks {
-			st, err := t.Wait(context.Background())
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				continue
+		for range n {
+			if err := start(); err != nil {
+				first = err
+				break
 			}
-			streams[int(st.Peer().Index)] = st
+		}
+		// A connection that fails its handshake or hello (a stray client,
+		// a refused session) is logged and replaced by a new accept; an
+		// accept that fails or times out ends the session.
+		for running > 0 {
+			r := <-results
+			running--
+			var pe *PhaseError
+			switch {
+			case r.err == nil && first == nil:
+				streams[int(r.st.Peer().Index)] = r.st
+			case r.err == nil:
+				r.st.Close()
+			case first == nil && ctx.Err() == nil && errors.As(r.err, &pe) && pe.Phase >= PhaseTLSHandshake:
+				c.logf("migration: session %s: dropped a connection: %v", id, r.err)
+				if err := start(); err != nil {
+					first = err
+					cancel()
+				}
+			case first == nil:
+				first = r.err
+				cancel()
+			}
 		}
 		if first != nil {
 			closeAll()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -205,6 +206,65 @@ func TestDialBack(t *testing.T) {
 				sessionTransfer(t, ss, ds, randomData(2*StripeSize+7, 3))
 			})
 		}
+	}
+}
+
+// TestDialBackStray: a stray connection to a dial-back source is dropped
+// and the session still assembles from the destination's channels.
+func TestDialBackStray(t *testing.T) {
+	ctx := testCtx(t)
+	path := filepath.Join(t.TempDir(), "src.sock")
+	var logMu sync.Mutex
+	var logs []string
+	srcCfg := &Config{DialBack: true, Channels: 2, Logf: func(f string, a ...any) {
+		logMu.Lock()
+		logs = append(logs, fmt.Sprintf(f, a...))
+		logMu.Unlock()
+	}}
+	type res struct {
+		s   *Session
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		s, err := DialSession(ctx, mustParse(t, "unix:"+path), srcCfg)
+		done <- res{s, err}
+	}()
+	// The stray: garbage instead of a hello.
+	var c net.Conn
+	var err error
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(5 * time.Millisecond) {
+		if c, err = net.Dial("unix", path); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(bytes.Repeat([]byte("garbage!"), 8))
+	io.Copy(io.Discard, c) // until the source drops it
+	c.Close()
+
+	ln, err := Listen(ctx, mustParse(t, "unix:"+path), &Config{DialBack: true, Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dst, err := srv.AcceptSession(ctx)
+	r := <-done
+	if err != nil || r.err != nil {
+		t.Fatalf("destination %v; source %v", err, r.err)
+	}
+	defer dst.Close()
+	sessionTransfer(t, r.s, dst, randomData(1000, 1))
+	logMu.Lock()
+	defer logMu.Unlock()
+	if len(logs) != 1 || !strings.Contains(logs[0], "dropped a connection") || !strings.Contains(logs[0], "magic") {
+		t.Fatalf("source log: %q", logs)
 	}
 }
 
