@@ -47,6 +47,7 @@ type Error struct {
 	Desc    string // QEMU's human-readable description
 }
 
+// Error formats the reply with the command's name.
 func (e *Error) Error() string {
 	return fmt.Sprintf("qmp: %s: %s (%s)", e.Command, e.Desc, e.Class)
 }

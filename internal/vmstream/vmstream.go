@@ -39,6 +39,7 @@ var typeNames = map[Type]string{
 	Configuration: "CONFIGURATION", Command: "COMMAND", Footer: "FOOTER",
 }
 
+// String returns the type's name in savevm.h ("START"), or its hex value.
 func (t Type) String() string {
 	if s, ok := typeNames[t]; ok {
 		return s
@@ -187,6 +188,7 @@ type Error struct {
 	Err    error  // an underlying read or callback error, or nil
 }
 
+// Error formats the offset in decimal and hex, then the reason.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("vmstream: offset %d (0x%x): %s", e.Offset, e.Offset, e.Reason)
 	if e.Err != nil {
@@ -195,6 +197,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
 var cmdNames = map[uint16]string{

@@ -244,3 +244,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCommands: COMMAND records as the source sends them with a return
+// path (OPEN_RETURN_PATH, PING; savevm.c qemu_savevm_send_*).
+func TestCommands(t *testing.T) {
+	hdr := []byte{0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3}
+	b := append(bytes.Clone(hdr), 8, 0, 1, 0, 0) // OPEN_RETURN_PATH, no data
+	b = append(b, 8, 0, 2, 0, 4, 0, 0, 0, 1)     // PING 1
+	b = append(b, 0)                             // EOF, no VMDESCRIPTION
+	rep, err := Parse(bytes.NewReader(b), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Commands) != 2 || rep.Commands[0].Name != "OPEN_RETURN_PATH" || rep.Commands[1].Name != "PING" || rep.Commands[1].Offset != 13 {
+		t.Fatalf("commands %+v", rep.Commands)
+	}
+	bad := append(bytes.Clone(hdr), 8, 0, 2, 0, 3, 0, 0, 0) // PING with 3 bytes
+	wantErrAt(t, bad, 11, "length 3, want 4")
+	unknown := append(bytes.Clone(hdr), 8, 0, 99, 0, 0)
+	wantErrAt(t, unknown, 9, "unknown command 99")
+}

@@ -52,6 +52,7 @@ type ProtoError struct {
 	Err    error
 }
 
+// Error formats the offset and the reason.
 func (e *ProtoError) Error() string {
 	s := fmt.Sprintf("demo protocol: offset %d: %s", e.Offset, e.Reason)
 	if e.Err != nil {
@@ -60,6 +61,7 @@ func (e *ProtoError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *ProtoError) Unwrap() error { return e.Err }
 
 // Record is one decoded record.
