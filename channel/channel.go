@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -86,7 +87,7 @@ func (d Direction) String() string {
 	case Both:
 		return "both"
 	}
-	return "Direction(" + itoa(int(d)) + ")"
+	return "Direction(" + strconv.Itoa(int(d)) + ")"
 }
 
 func (d Direction) valid() bool { return d >= Read && d <= Both }
@@ -162,25 +163,3 @@ var (
 	_ io.ReaderAt = (*Buffer)(nil)
 	_ io.WriterAt = (*Buffer)(nil)
 )
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	if neg {
-		n--
-		b[n] = '-'
-	}
-	return string(b[n:])
-}

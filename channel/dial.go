@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
@@ -115,7 +116,7 @@ func joinErrors(errs []error) string {
 		return errs[0].Error()
 	}
 	var b strings.Builder
-	b.WriteString(itoa(len(errs)))
+	b.WriteString(strconv.Itoa(len(errs)))
 	b.WriteString(" attempts failed: ")
 	for i, e := range errs {
 		if i > 0 {

@@ -53,6 +53,28 @@
 // errors.Is. Read returns io.EOF unwrapped. [Command.Close] returns an
 // [*ExitError].
 //
+// # Decisions
+//
+// Where QEMU or the design left a choice open, this package decided:
+//
+//   - A tcp Listener on several addresses binds the same port on each (port
+//     0 takes the port the first bind picked); with a port range, the first
+//     port free on every address wins.
+//   - [Listener] runs one accepting goroutine per listening socket that hands
+//     connections to Accept, so Accept(ctx) selects on ctx, Close and the
+//     hand-off instead of the context.AfterFunc pattern: with several
+//     sockets there is no single blocking call to interrupt.
+//   - [Dial] always reports a total failure as a *multierror.Error, even for
+//     one address, so callers can rely on errors.As.
+//   - [File] keeps separate read and write positions so that one reader and
+//     one writer can run at once, as the Channel rule allows. [Buffer] has
+//     one position, like QEMU's buffer channel, and so is not a pipe; it runs
+//     a subset of the conformance suite (see its tests).
+//   - [Command] runs the child in its own process group and signals the
+//     group, so a shell's background jobs do not outlive it. A child that
+//     dies of SIGPIPE after Close closed its stdout is not an error.
+//   - A vsock Listen on port 0 binds any free port (VMADDR_PORT_ANY).
+//
 // # Platforms
 //
 // The package is written for Linux, where all of it works. On other Unix

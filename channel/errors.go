@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -171,7 +172,7 @@ func (e *ExitError) describe() string {
 	case ws.Exited() && ws.ExitStatus() == 126:
 		return "cannot be executed (exit status 126)"
 	case ws.Exited():
-		return "exited with status " + itoa(ws.ExitStatus())
+		return "exited with status " + strconv.Itoa(ws.ExitStatus())
 	}
 	return e.Err.Error()
 }
@@ -196,7 +197,7 @@ func signalName(s syscall.Signal) string {
 	if n := unix.SignalName(s); n != "" {
 		return n
 	}
-	return "signal " + itoa(int(s))
+	return "signal " + strconv.Itoa(int(s))
 }
 
 func lastLine(b []byte) string {
@@ -215,5 +216,5 @@ func quote(s string) string {
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
-	return "\"" + strings.ReplaceAll(strings.ToValidUTF8(s, "?"), "\"", "\\\"") + "\""
+	return strconv.Quote(s)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,7 +142,7 @@ func listenAll(ctx context.Context, nlc *net.ListenConfig, network string, addrs
 				host = ap.Addr().String()
 			}
 			var l net.Listener
-			l, err = nlc.Listen(ctx, network, net.JoinHostPort(host, itoa(int(p))))
+			l, err = nlc.Listen(ctx, network, net.JoinHostPort(host, strconv.Itoa(int(p))))
 			if err != nil {
 				err = cause(err)
 				break
