@@ -267,7 +267,7 @@ func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiat
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello"})
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
-	peer, err := exchangeHelloLocked(ch, local, initiator, oneWay, place)
+	peer, err := exchangeHelloIO(ch, local, initiator, oneWay, place)
 	if !stop() {
 		if c := context.Cause(ctx); c != nil {
 			return nil, c
@@ -276,7 +276,7 @@ func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiat
 	return peer, err
 }
 
-func exchangeHelloLocked(ch channel.Channel, local Hello, initiator, oneWay bool, place placeFunc) (*Hello, error) {
+func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, place placeFunc) (*Hello, error) {
 	var buf [HelloSize]byte
 	local.Version = HelloVersion
 	write := func(h *Hello) error {

@@ -419,8 +419,11 @@ func (s *Session) Close() error {
 // and then cfg.Channels-1 multifd channels in parallel, all announcing the
 // same session ID (cfg.SessionID, or a random one), each with its own TLS
 // handshake. With cfg.DialBack it listens on addr instead and accepts the
-// destination's channels, placing each by its hello. If any channel fails,
-// DialSession closes the others and returns the first error.
+// destination's channels, placing each by its hello; a connection that
+// fails its handshake or hello (a stray client, another session) is logged
+// through cfg.Logf and replaced by a new accept. If a channel cannot be
+// set up (a failed dial, an accept that times out, a refusal), DialSession
+// closes the others and returns the first error.
 func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session, error) {
 	c := cfg.populate()
 	if err := c.validate(); err != nil {

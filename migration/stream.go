@@ -41,6 +41,8 @@ const (
 // flushes, so it belongs to the writing goroutine; to abort a Stream from
 // elsewhere, call Shutdown, then Close once the other goroutines are done.
 //
+// Unlike bufio there is no Reset: a Stream owns its channel for life.
+//
 // A Stream is normally used in one direction, as a QEMUFile is:
 // the source writes the main stream and the destination reads it;
 // ReturnPath gives a second Stream over the same channel for the other
