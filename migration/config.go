@@ -69,7 +69,9 @@ type Config struct {
 	// Role, Index and Channels are what a single Connect announces in its
 	// hello: the channel's role (default RoleMain), its index (0 for the
 	// main channel) and the number of channels of the session (0 means 1).
-	// DialSession and Server set them per channel themselves, from Channels.
+	// DialSession sets them per channel itself, from Channels; a Server
+	// learns the count from each session's main channel, or with DialBack
+	// dials Channels channels.
 	Role     Role
 	Index    int
 	Channels int

@@ -425,12 +425,18 @@ func (s *Session) Close() error {
 // set up (a failed dial, an accept that times out, a refusal), DialSession
 // closes the others and returns the first error.
 func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session, error) {
+	if addr == nil {
+		return nil, errors.New("migration: nil address")
+	}
 	c := cfg.populate()
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	if c.Raw {
 		return nil, errors.New("migration: a Session needs the hello; Config.Raw is set")
+	}
+	if c.Channels > 1 && !isSocket(addr.Transport) {
+		return nil, fmt.Errorf("migration: %s: carries one channel; a session of %d needs tcp, unix or vsock", addr.Transport, c.Channels)
 	}
 	id := c.SessionID
 	if id.IsZero() {

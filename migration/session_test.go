@@ -435,6 +435,13 @@ func TestSessionBrokenChannel(t *testing.T) {
 	}
 }
 
+func TestSessionOneChannelTransports(t *testing.T) {
+	_, err := DialSession(testCtx(t), mustParse(t, "exec:cat"), &Config{Channels: 2})
+	if err == nil || !strings.Contains(err.Error(), "carries one channel") {
+		t.Fatalf("a 2-channel session over exec: %v", err)
+	}
+}
+
 // TestServerClose: closing a Server ends AcceptSession and a session being
 // assembled.
 func TestServerClose(t *testing.T) {
