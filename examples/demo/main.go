@@ -54,6 +54,7 @@ and certificates in QEMU's layout, migrate-dest and migrate-source as two
 processes, both outputs shown, summaries at the end. Cleans up after itself.`,
 		Examples: []string{
 			"go run ./examples/demo",
+			"go run ./examples/demo --write-pki /tmp/pki",
 			"go run ./examples/demo --ram-size 512M --dirty-rate 100000 --channels 2",
 		},
 	}, stderr)
@@ -64,8 +65,20 @@ processes, both outputs shown, summaries at the end. Cleans up after itself.`,
 	fs.Var(&maxBW, "max-bandwidth", "bytes per second, K/M/G suffix; 0 is unlimited (e.g. 200M)")
 	downtime := fs.Duration("downtime-limit", 50*time.Millisecond, "downtime to aim for (e.g. 20ms)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up and kill both processes after this long (e.g. 30s)")
+	writePKI := fs.String("write-pki", "", "only write a throwaway CA with DIR/server and DIR/client in QEMU's\ntls-creds-x509 layout, for trying the binaries by hand, and exit (e.g. /tmp/pki)")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
+	}
+	if *writePKI != "" {
+		if err := testpki.WriteQEMUDirs(*writePKI, nil); err != nil {
+			return cli.Fail(stderr, name, err)
+		}
+		fmt.Fprintf(stdout, "demo: wrote %s (endpoint=server) and %s (endpoint=client); the certificates name localhost and 127.0.0.1\n",
+			filepath.Join(*writePKI, "server"), filepath.Join(*writePKI, "client"))
+		return 0
 	}
 	ctx, cancel := cli.SignalContext()
 	defer cancel()

@@ -61,3 +61,17 @@ func TestDemoBadFlag(t *testing.T) {
 		t.Fatalf("want a one-line error naming the size, got:\n%s", stderr.String())
 	}
 }
+
+func TestWritePKI(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr strings.Builder
+	if code := run([]string{"--write-pki", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, f := range []string{"server/ca-cert.pem", "server/server-cert.pem", "server/server-key.pem",
+		"client/ca-cert.pem", "client/client-cert.pem", "client/client-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
