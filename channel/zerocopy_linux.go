@@ -3,6 +3,7 @@ package channel
 import (
 	"errors"
 	"net"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -11,6 +12,7 @@ import (
 // zeroCopy is the MSG_ZEROCOPY state of a Socket. It is used only by the
 // writer (WriteBuffersZeroCopy and Flush), so it needs no lock.
 type zeroCopy struct {
+	iov     iovecs
 	tried   bool   // SO_ZEROCOPY was attempted
 	enabled bool   // SO_ZEROCOPY is on
 	sent    uint32 // sendmsg calls that queued data with MSG_ZEROCOPY
@@ -31,22 +33,24 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 	}
 	var total int64
 	retried := false
+	defer s.zc.iov.clear()
 	for len(*bufs) > 0 {
-		iov := *bufs
-		if len(iov) > maxIovecs {
-			iov = iov[:maxIovecs]
+		iov := s.zc.iov.load(*bufs)
+		if len(iov) == 0 {
+			consume(bufs, 0)
+			break
 		}
-		var n int
-		var serr error
+		var n uintptr
+		var errno syscall.Errno
 		err := s.rc.Write(func(fd uintptr) bool {
-			n, serr = unix.SendmsgBuffers(int(fd), iov, nil, nil, unix.MSG_ZEROCOPY)
-			return serr != unix.EAGAIN
+			var msg unix.Msghdr
+			msg.Iov = &iov[0]
+			msg.SetIovlen(len(iov))
+			n, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), unix.MSG_ZEROCOPY)
+			return errno != unix.EAGAIN
 		})
-		if err == nil {
-			err = serr
-		}
-		if n < 0 {
-			n = 0
+		if err == nil && errno != 0 {
+			err = errno
 		}
 		if err == unix.EINTR {
 			continue
@@ -67,9 +71,10 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 			return total, opError("sendmsg", s.name, err)
 		}
 		retried = false
-		if n > 0 {
-			s.zc.sent++
+		if n == 0 {
+			return total, opError("sendmsg", s.name, unix.EIO)
 		}
+		s.zc.sent++
 		total += int64(n)
 		consume(bufs, int64(n))
 	}
