@@ -126,13 +126,13 @@ type StreamStats struct {
 	Written int64 // bytes handed to the channel
 	Read    int64 // bytes received from the channel
 	Flushes int64 // WriteBuffers calls
-	Pending int64 // bytes queued and not yet written (writer's goroutine only)
 }
 
-// Stats returns the Stream's counters. Pending is exact only when called
-// from the writing goroutine.
+// Stats returns the Stream's counters; it may be called from any
+// goroutine. What is queued but not yet written is Buffered, on the
+// writing goroutine.
 func (s *Stream) Stats() StreamStats {
-	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), Flushes: s.flushes.Load(), Pending: int64(s.pending)}
+	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), Flushes: s.flushes.Load()}
 }
 
 // Buffered returns the number of bytes queued for writing: copied into the
@@ -342,9 +342,12 @@ func (s *Stream) Close() error {
 			if cerr := s.ch.Close(); cerr != nil && err == nil {
 				err = fmt.Errorf("migration: closing %s: %w", s.ch.Name(), cerr)
 			}
-			if s.rp != nil {
-				s.rp.SetErr(fmt.Errorf("migration: stream closed: %w", net.ErrClosed))
-				s.rp.closeDone()
+			s.errMu.Lock()
+			rp := s.rp
+			s.errMu.Unlock()
+			if rp != nil {
+				rp.SetErr(fmt.Errorf("migration: stream closed: %w", net.ErrClosed))
+				rp.closeDone()
 			}
 		}
 		s.closeErr = err
