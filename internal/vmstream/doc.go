@@ -34,6 +34,12 @@
 // The PACKAGED command (postcopy) is skipped over, not parsed. Multifd
 // channels carry their own packets and are not read here.
 //
+// # Live connections
+//
+// Parse reads to the end of the stream: on a live connection it returns
+// when the peer closes it after EOF and VMDESCRIPTION (as QEMU does without
+// a return path). It never peeks further ahead than the item it checks.
+//
 // # Errors
 //
 // Every read is bounded. A malformed stream returns the [Report] parsed so

@@ -569,45 +569,52 @@ func (p *parser) scanDevice(s Section) error {
 }
 
 // plausibleNext reports whether the bytes after a candidate footer (at
-// Peek offset 4) look like the next item of a stream.
+// Peek offset 4) look like the next item of a stream. It peeks only as far
+// as the item's type needs, so on a live connection it never waits for
+// bytes the peer has no reason to send yet.
 func (p *parser) plausibleNext() bool {
-	pk, _ := p.br.Peek(4 + 1 + 4 + 1 + 255)
+	pk, _ := p.br.Peek(5)
 	if len(pk) < 5 {
 		return len(pk) == 4 // the stream ends right after: let the main loop say so
 	}
-	rest := pk[5:]
 	switch Type(pk[4]) {
 	case EOF:
 		return true
 	case Start, Full:
-		if len(rest) < 5 {
+		pk, _ = p.br.Peek(5 + 5)
+		if len(pk) < 10 {
 			return false
 		}
-		id := binary.BigEndian.Uint32(rest)
-		if _, dup := p.known[id]; dup {
+		if _, dup := p.known[binary.BigEndian.Uint32(pk[5:])]; dup {
 			return false
 		}
-		n := int(rest[4])
-		if n == 0 || len(rest) < 5+n {
+		n := int(pk[9])
+		if n == 0 {
 			return false
 		}
-		for _, c := range rest[5 : 5+n] {
+		pk, _ = p.br.Peek(10 + n)
+		if len(pk) < 10+n {
+			return false
+		}
+		for _, c := range pk[10:] {
 			if c < 0x20 || c > 0x7e {
 				return false
 			}
 		}
 		return true
 	case Part, End:
-		if len(rest) < 4 {
+		pk, _ = p.br.Peek(5 + 4)
+		if len(pk) < 9 {
 			return false
 		}
-		_, ok := p.known[binary.BigEndian.Uint32(rest)]
+		_, ok := p.known[binary.BigEndian.Uint32(pk[5:])]
 		return ok
 	case Command:
-		if len(rest) < 2 {
+		pk, _ = p.br.Peek(5 + 2)
+		if len(pk) < 7 {
 			return false
 		}
-		_, ok := cmdNames[binary.BigEndian.Uint16(rest)]
+		_, ok := cmdNames[binary.BigEndian.Uint16(pk[5:])]
 		return ok
 	}
 	return false
