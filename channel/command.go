@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -133,11 +134,40 @@ func (c *Command) Name() string { return c.p.Name() }
 // Read implements [Channel]: it reads the child's standard output.
 func (c *Command) Read(b []byte) (int, error) { return c.p.Read(b) }
 
-// Write implements [Channel]: it writes the child's standard input.
-func (c *Command) Write(b []byte) (int, error) { return c.p.Write(b) }
+// Write implements [Channel]: it writes the child's standard input. If the
+// child has exited with an error, the broken pipe error also wraps its
+// [*ExitError], so the cause shows at once (not only from Close).
+func (c *Command) Write(b []byte) (int, error) {
+	n, err := c.p.Write(b)
+	return n, c.explain(err)
+}
 
 // WriteBuffers implements [Channel] with writev(2) to the child's stdin.
-func (c *Command) WriteBuffers(bufs *net.Buffers) (int64, error) { return c.p.WriteBuffers(bufs) }
+// Errors are as for Write.
+func (c *Command) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	n, err := c.p.WriteBuffers(bufs)
+	return n, c.explain(err)
+}
+
+// explain adds the child's exit status to a broken-pipe error: the child
+// closed its stdin by exiting, and why is what the caller needs to know.
+func (c *Command) explain(err error) error {
+	var oe *OpError
+	if !errors.As(err, &oe) || !errors.Is(oe.Err, syscall.EPIPE) || c.p.wrShut.Load() {
+		return err
+	}
+	if !c.waitFor(exitWait) {
+		return err
+	}
+	if ee := c.exitError(false); ee != nil {
+		return &OpError{Op: oe.Op, Channel: oe.Channel, Err: fmt.Errorf("%w: %w", oe.Err, ee)}
+	}
+	return err
+}
+
+// exitWait is how long a write that failed with EPIPE waits for the child
+// to be reaped, to say why it went away.
+const exitWait = time.Second
 
 // Shutdown implements [Channel]: Shutdown(Write) closes the child's stdin,
 // Shutdown(Read) its stdout (a child writing more then dies of SIGPIPE).
@@ -179,6 +209,12 @@ func (c *Command) close() error {
 			<-c.exited
 		}
 	}
+	return c.exitError(killed)
+}
+
+// exitError turns the result of waiting for the child into Close's error.
+// Call it only once exited is closed.
+func (c *Command) exitError(killed bool) error {
 	err := c.waitErr
 	if err == nil {
 		return nil

@@ -250,3 +250,23 @@ func assertReaped(t testing.TB, pid int) {
 		t.Errorf("/proc/%d still exists", pid)
 	}
 }
+
+// TestCommandWriteSaysWhy: writing to a child that is gone because it
+// failed says why, without waiting for Close.
+func TestCommandWriteSaysWhy(t *testing.T) {
+	c := startCommand(t, "livemig-no-such-command")
+	var err error
+	for range 10 {
+		if _, err = c.Write(make([]byte, 128<<10)); err != nil {
+			break
+		}
+	}
+	var ee *channel.ExitError
+	if !errors.Is(err, syscall.EPIPE) || !errors.As(err, &ee) || ee.ExitCode() != 127 {
+		t.Fatalf("Write = %v; want EPIPE wrapping the *channel.ExitError", err)
+	}
+	want := `write exec livemig-no-such-command: broken pipe: channel: command "livemig-no-such-command" not found (exit status 127); stderr: `
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("message:\n got %q\nwant %q...", err, want)
+	}
+}
