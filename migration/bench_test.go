@@ -3,6 +3,8 @@ package migration
 import (
 	"context"
 	"crypto/tls"
+	"flag"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -89,9 +91,16 @@ func rawConnPair(b *testing.B, network string) (net.Conn, net.Conn) {
 // BenchmarkStreamPages sends 4 KiB pages: through a Stream with
 // PutBufferNoCopy (64 pages per writev), and through a raw net.Conn with
 // one Write per page and with net.Buffers of 64 pages.
-func BenchmarkStreamPages(b *testing.B) {
+func BenchmarkStreamPages(b *testing.B) { streamPagesCases(b, runSub(b)) }
+
+// runSub runs each case as a sub-benchmark of b.
+func runSub(b *testing.B) func(string, func(*testing.B)) {
+	return func(name string, f func(*testing.B)) { b.Run(name, f) }
+}
+
+func streamPagesCases(tb testing.TB, run func(string, func(*testing.B))) {
 	for _, network := range []string{"unix", "tcp"} {
-		b.Run(network+"/stream", func(b *testing.B) {
+		run(network+"/stream", func(b *testing.B) {
 			src, dst := connectPair(b, benchAddr(b, network), nil, nil)
 			wait := drain(dst.Channel())
 			pages := benchPages(64)
@@ -108,7 +117,7 @@ func BenchmarkStreamPages(b *testing.B) {
 			src.Close()
 			wait()
 		})
-		b.Run(network+"/raw-write", func(b *testing.B) {
+		run(network+"/raw-write", func(b *testing.B) {
 			c, s := rawConnPair(b, network)
 			wait := drain(s)
 			pages := benchPages(64)
@@ -125,7 +134,7 @@ func BenchmarkStreamPages(b *testing.B) {
 			wait()
 			s.Close()
 		})
-		b.Run(network+"/raw-writev", func(b *testing.B) {
+		run(network+"/raw-writev", func(b *testing.B) {
 			c, s := rawConnPair(b, network)
 			wait := drain(s)
 			pages := benchPages(64)
@@ -167,8 +176,10 @@ func reportCPU(b *testing.B, start time.Duration, bytes int64) {
 // BenchmarkTLS sends 4 KiB pages over TLS on unix sockets: raw crypto/tls
 // with the same credentials (256 KiB writes), a Stream, and Sessions of one
 // and two channels (each its own TLS state and goroutine).
-func BenchmarkTLS(b *testing.B) {
-	srcCfg, dstCfg := registries(b, "x509")
+func BenchmarkTLS(b *testing.B) { tlsCases(b, runSub(b)) }
+
+func tlsCases(tb testing.TB, run func(string, func(*testing.B))) {
+	srcCfg, dstCfg := registries(tb, "x509")
 	rawTLS := func(b *testing.B, contiguous bool) {
 		cc, err := srcCfg.Registry.Creds("tls0")
 		if err != nil {
@@ -234,9 +245,9 @@ func BenchmarkTLS(b *testing.B) {
 		wait()
 		ts.Close()
 	}
-	b.Run("raw-crypto-tls-contiguous", func(b *testing.B) { rawTLS(b, true) })
-	b.Run("raw-crypto-tls-pages", func(b *testing.B) { rawTLS(b, false) })
-	b.Run("stream", func(b *testing.B) {
+	run("raw-crypto-tls-contiguous", func(b *testing.B) { rawTLS(b, true) })
+	run("raw-crypto-tls-pages", func(b *testing.B) { rawTLS(b, false) })
+	run("stream", func(b *testing.B) {
 		src, dst := connectPair(b, benchAddr(b, "unix"), srcCfg, dstCfg)
 		wait := drain(dst.Channel())
 		pages := benchPages(64)
@@ -255,7 +266,7 @@ func BenchmarkTLS(b *testing.B) {
 		src.Close()
 		wait()
 	})
-	b.Run("channel-tls-write", func(b *testing.B) {
+	run("channel-tls-write", func(b *testing.B) {
 		// The TLS channel alone, 256 KiB per Write: what the Stream adds
 		// is the difference with "stream".
 		src, dst := connectPair(b, benchAddr(b, "unix"), srcCfg, dstCfg)
@@ -279,7 +290,7 @@ func BenchmarkTLS(b *testing.B) {
 		wait()
 	})
 	for _, n := range []int{1, 2} {
-		b.Run("session-"+string(rune('0'+n))+"ch", func(b *testing.B) {
+		run("session-"+string(rune('0'+n))+"ch", func(b *testing.B) {
 			sc := srcCfg.Clone()
 			sc.Channels = n
 			srv := startServer(b, benchAddr(b, "unix"), dstCfg)
@@ -346,5 +357,45 @@ func BenchmarkHandshake(b *testing.B) {
 				dst.Close()
 			}
 		})
+	}
+}
+
+var ratios = flag.Bool("ratios", false, "TestBenchRatios: run the benchmarks and print ratios")
+
+// TestBenchRatios runs the throughput benchmarks in one process and prints
+// each against its raw baseline. It is a tool, not a test:
+//
+//	go test ./migration -run TestBenchRatios -v -args -ratios
+func TestBenchRatios(t *testing.T) {
+	if !*ratios {
+		t.Skip("run with -args -ratios")
+	}
+	res := map[string]testing.BenchmarkResult{}
+	var names []string
+	collect := func(name string, f func(*testing.B)) {
+		res[name] = testing.Benchmark(f)
+		names = append(names, name)
+	}
+	streamPagesCases(t, collect)
+	tlsCases(t, collect)
+	mbps := func(n string) float64 {
+		r := res[n]
+		return float64(r.Bytes) * float64(r.N) / r.T.Seconds() / 1e6
+	}
+	for _, n := range names {
+		r := res[n]
+		t.Logf("%-28s %8.0f MB/s %6.2f cpu-s/GiB %4d allocs/op", n, mbps(n), r.Extra["cpu-s/GiB"], r.AllocsPerOp())
+	}
+	for _, p := range [][2]string{
+		{"unix/stream", "unix/raw-writev"}, {"unix/stream", "unix/raw-write"},
+		{"tcp/stream", "tcp/raw-writev"}, {"tcp/stream", "tcp/raw-write"},
+		{"stream", "raw-crypto-tls-pages"}, {"stream", "raw-crypto-tls-contiguous"},
+		{"session-1ch", "raw-crypto-tls-pages"}, {"session-2ch", "session-1ch"},
+	} {
+		line := fmt.Sprintf("%-12s / %-26s %5.2fx", p[0], p[1], mbps(p[0])/mbps(p[1]))
+		if c0, c1 := res[p[0]].Extra["cpu-s/GiB"], res[p[1]].Extra["cpu-s/GiB"]; c0 > 0 && c1 > 0 {
+			line += fmt.Sprintf("   cpu-s/GiB %5.2fx", c0/c1)
+		}
+		t.Log(line)
 	}
 }
