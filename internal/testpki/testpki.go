@@ -515,3 +515,22 @@ func WritePSK(dir string, keys map[string][]byte) error {
 	}
 	return WriteFileMode(filepath.Join(dir, "keys.psk"), b.Bytes(), 0o600)
 }
+
+// RotateServer issues a new server certificate from the same CA and
+// replaces server-key.pem and then server-cert.pem (each atomically), as an
+// operator rotating certificates would.
+func (p *PKI) RotateServer(o LeafOptions) (*Leaf, error) {
+	o.Role = ServerRole
+	l, err := p.CA.Issue(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFileMode(filepath.Join(p.ServerDir, "server-key.pem"), l.KeyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := WriteFileMode(filepath.Join(p.ServerDir, "server-cert.pem"), l.CertPEM, 0o644); err != nil {
+		return nil, err
+	}
+	p.Server = l
+	return l, nil
+}
