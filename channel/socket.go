@@ -12,6 +12,7 @@ import (
 
 var _ Channel = (*Socket)(nil)
 var (
+	_ net.Conn       = (*Socket)(nil)
 	_ FDPasser       = (*Socket)(nil)
 	_ ZeroCopyWriter = (*Socket)(nil)
 	_ Deadliner      = (*Socket)(nil)
@@ -21,6 +22,9 @@ var (
 // Socket is a Channel over a connected stream socket: tcp, unix or vsock.
 // [Dial] and [Listener.Accept] return Sockets; [NewSocket] wraps an
 // existing connection.
+//
+// A Socket is also a net.Conn (its errors are [*OpError]s rather than
+// *net.OpErrors), so code written for net.Conn can use it directly.
 //
 // Socket follows the Channel concurrency rule; in addition its option
 // setters (SetNoDelay, SetKeepAlive, SetCork, deadlines) and Shutdown may be
