@@ -106,15 +106,21 @@ func proxied(t *testing.T, p pki, multifd int) {
 	if st.Status != "running" {
 		t.Fatalf("destination after cont: %q, want running", st.Status)
 	}
-	// Every connection QEMU opened crossed both proxies.
+	// Every connection QEMU opened crossed both proxies, in order, and the
+	// main channel (the first) closed cleanly. (QEMU 7.2's destination may
+	// close a multifd socket with bytes unread, which resets it: those
+	// channels are not required to close cleanly.)
 	conns := 1 + multifd
 	for _, pr := range []*proc{p1, p2} {
 		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(pr.Stderr(), "closed:") < conns && time.Now().Before(deadline) {
+		for !strings.Contains(pr.Stderr(), "connection 1: closed:") && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n := strings.Count(pr.Stderr(), "closed:"); n != conns {
-			t.Errorf("%d connections closed cleanly through a proxy, want %d:\n%s", n, conns, pr.Stderr())
+		if !strings.Contains(pr.Stderr(), "connection 1: closed:") {
+			t.Errorf("the main channel did not close cleanly through a proxy:\n%s", pr.Stderr())
+		}
+		if n := strings.Count(pr.Stderr(), " -> "); n != conns {
+			t.Errorf("%d connections through a proxy, want %d:\n%s", n, conns, pr.Stderr())
 		}
 	}
 	t.Logf("%s multifd=%d: source %s in %d ms (downtime %d ms)", p.Name, multifd, sinfo.Status, sinfo.TotalTime, sinfo.Downtime)
