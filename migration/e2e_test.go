@@ -370,39 +370,42 @@ func TestExecTLS(t *testing.T) {
 // TestFD migrates over a socketpair given as named descriptors (QEMU's
 // getfd) and as an inherited number, with and without TLS.
 func TestFD(t *testing.T) {
-	for _, kind := range []string{"", "x509"} {
+	for _, kind := range []string{"", "x509", "psk"} {
 		for _, named := range []bool{true, false} {
-			t.Run(fmt.Sprintf("tls=%s/named=%v", kind, named), func(t *testing.T) {
-				fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				srcCfg, dstCfg := registries(t, kind)
-				srcAddr, dstAddr := "fd:"+fmt.Sprint(fds[0]), "fd:"+fmt.Sprint(fds[1])
-				if named {
-					srcCfg.FDs = map[string]*os.File{"migfd": os.NewFile(uintptr(fds[0]), "a")}
-					dstCfg.FDs = map[string]*os.File{"incoming": os.NewFile(uintptr(fds[1]), "b")}
-					srcAddr, dstAddr = "fd:migfd", "fd:incoming"
-				}
-				ctx := testCtx(t)
-				ln, err := Listen(ctx, mustParse(t, dstAddr), dstCfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
-				at := ln.AcceptTask(ctx)
-				src, err := Dial(ctx, mustParse(t, srcAddr), srcCfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dst, err := at.Wait(ctx)
-				if err != nil {
-					src.Close()
-					t.Fatal(err)
-				}
-				defer dst.Close()
-				transfer(t, src, dst, 100)
-			})
+			for _, raw := range []bool{false, true} {
+				t.Run(fmt.Sprintf("tls=%s/named=%v/raw=%v", kind, named, raw), func(t *testing.T) {
+					fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					srcCfg, dstCfg := registries(t, kind)
+					srcCfg.Raw, dstCfg.Raw = raw, raw
+					srcAddr, dstAddr := "fd:"+fmt.Sprint(fds[0]), "fd:"+fmt.Sprint(fds[1])
+					if named {
+						srcCfg.FDs = map[string]*os.File{"migfd": os.NewFile(uintptr(fds[0]), "a")}
+						dstCfg.FDs = map[string]*os.File{"incoming": os.NewFile(uintptr(fds[1]), "b")}
+						srcAddr, dstAddr = "fd:migfd", "fd:incoming"
+					}
+					ctx := testCtx(t)
+					ln, err := Listen(ctx, mustParse(t, dstAddr), dstCfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer ln.Close()
+					at := ln.AcceptTask(ctx)
+					src, err := Dial(ctx, mustParse(t, srcAddr), srcCfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dst, err := at.Wait(ctx)
+					if err != nil {
+						src.Close()
+						t.Fatal(err)
+					}
+					defer dst.Close()
+					transfer(t, src, dst, 100)
+				})
+			}
 		}
 	}
 }
