@@ -161,13 +161,16 @@ func Run(ctx context.Context, o *Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pipe(ctx, n, a, b, oneWay, logf)
+			if err := pipe(ctx, n, a, b, oneWay, logf); err != nil {
+				logf("%v", err)
+			}
 		}()
 	}
 }
 
 // pipe copies a to b and b to a until both directions end, then closes
-// both. An error in one direction shuts both down.
+// both. An error in one direction shuts both down and is returned; a clean
+// end is logged.
 func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) error {
 	start := time.Now()
 	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
@@ -188,9 +191,7 @@ func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf 
 	b.Close()
 	el := time.Since(start).Seconds()
 	if err := errors.Join(fwdErr, backErr); err != nil {
-		err = fmt.Errorf("connection %d: failed after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
-		logf("%v", err)
-		return err
+		return fmt.Errorf("connection %d: failed after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
 	}
 	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
 		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
