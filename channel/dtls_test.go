@@ -3,9 +3,13 @@ package channel_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
@@ -85,4 +89,82 @@ func TestDTLSConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDTLSPacket runs DTLS-PSK over real UDP sockets: the server adopts
+// the first sender; data of more than one record crosses both ways.
+func TestDTLSPacket(t *testing.T) {
+	key := testpki.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
+	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := channel.NewDTLSPacket(cpc, spc.LocalAddr(), cc, crypto.Client, nil)
+	s := channel.NewDTLSPacket(spc, nil, sc, crypto.Server, nil)
+	t.Cleanup(func() { c.Close(); s.Close() })
+	secHandshakeBoth(t, c, s)
+	if got := s.PeerIdentity(); got != "qemu" {
+		t.Errorf("identity %q", got)
+	}
+	// Loopback UDP loses nothing at this size and pace.
+	msg := bytes.Repeat([]byte("udp!"), 5000)
+	for _, dir := range [][2]*channel.DTLS{{c, s}, {s, c}} {
+		errc := make(chan error, 1)
+		go func() { _, err := dir[0].Write(msg); errc <- err }()
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(dir[1], got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Shutdown(channel.Write); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Shutdown on datagram DTLS = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestDTLSRecordFraming checks the stream framing: records are delimited
+// by their own header, garbage and oversized lengths end the stream with
+// an error, and a cut inside a record is io.ErrUnexpectedEOF.
+func TestDTLSRecordFraming(t *testing.T) {
+	key := testpki.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
+	for _, tc := range []struct {
+		name    string
+		bytes   []byte
+		wantErr string
+		wantIs  error
+	}{
+		{"not a record", []byte("GET / HTTP/1.1\r\n\r\n"), "not a DTLS record (content type 71)", nil},
+		{"bad version", []byte{22, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}, "not a DTLS record (version 0x0303)", nil},
+		{"oversized", []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x00}, "record length 8192 exceeds the 8179-byte limit", nil},
+		{"cut in header", []byte{22, 0xfe, 0xfd, 0}, "cut inside a record header", io.ErrUnexpectedEOF},
+		{"cut in body", []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 1, 2}, "cut inside a record (2 of 100 bytes)", io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ci, si := secSocketPair(t, "tcp")
+			s := channel.NewDTLS(si, sc, crypto.Server, nil)
+			t.Cleanup(func() { s.Close() })
+			go func() {
+				ci.Write(tc.bytes)
+				ci.Shutdown(channel.Write)
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := s.Handshake(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("handshake error %v, want %q", err, tc.wantErr)
+			}
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Errorf("error %v does not wrap %v", err, tc.wantIs)
+			}
+		})
+	}
+	_ = cc
 }
