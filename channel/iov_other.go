@@ -10,20 +10,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// iovecs writes with unix.Writev outside Linux.
+// iovecs writes one slice per write(2) outside Linux, where a portable
+// writev is not at hand.
 type iovecs struct{}
 
 func (w *iovecs) writev(rc syscall.RawConn, bufs *net.Buffers) (int64, error) {
 	var total int64
 	for len(*bufs) > 0 {
-		iov := *bufs
-		if len(iov) > maxIovecs {
-			iov = iov[:maxIovecs]
+		p := (*bufs)[0]
+		if len(p) == 0 {
+			consume(bufs, 0)
+			continue
 		}
 		var n int
 		var werr error
 		err := rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), iov)
+			n, werr = unix.Write(int(fd), p)
 			return werr != unix.EAGAIN
 		})
 		if err == nil {
