@@ -107,6 +107,11 @@ func TestCommandFailures(t *testing.T) {
 			wantStderr: "waiting\n", killed: true,
 		},
 		{
+			name: "exits 4 on SIGTERM", cmdline: "trap 'exit 4' TERM; echo trapped >&2; while :; do :; done", grace: 50 * time.Millisecond,
+			want: "did not exit after its input closed; after SIGTERM it exited with status 4; stderr: trapped", wantCode: 4,
+			wantStderr: "trapped\n", killed: true,
+		},
+		{
 			name: "ignores SIGTERM too", cmdline: "trap '' TERM; echo stubborn >&2; sleep 30", grace: 50 * time.Millisecond,
 			want: "did not exit after its input closed and was killed by SIGKILL; stderr: stubborn", wantCode: -1,
 			wantStderr: "stubborn\n", killed: true,

@@ -163,8 +163,10 @@ func (e *ExitError) describe() string {
 	}
 	ws, _ := e.Err.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
-	case e.Killed:
+	case e.Killed && ws.Signaled():
 		return "did not exit after its input closed and was killed by " + signalName(ws.Signal())
+	case e.Killed && ws.Exited():
+		return "did not exit after its input closed; after SIGTERM it exited with status " + strconv.Itoa(ws.ExitStatus())
 	case ws.Signaled():
 		return "was killed by signal " + signalName(ws.Signal())
 	case ws.Exited() && ws.ExitStatus() == 127:
