@@ -3,13 +3,11 @@ package channel_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -212,7 +210,71 @@ func TestTLSConformance(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = os.Stat
-var _ = strings.Contains
-var _ = rand.Read
+// TestTLSHandshakeCancel: cancelling the context and closing the channel
+// both end a handshake the peer never answers, promptly.
+func TestTLSHandshakeCancel(t *testing.T) {
+	p := testpki.New(t, nil)
+	cc := secMust(t, p.ClientDir, crypto.Client, nil)
+	for _, how := range []string{"cancel", "close"} {
+		t.Run(how, func(t *testing.T) {
+			ci, _ := secSocketPair(t, "tcp") // the peer never answers
+			c := channel.NewTLS(ci, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
+			defer c.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			time.AfterFunc(100*time.Millisecond, func() {
+				if how == "cancel" {
+					cancel()
+				} else {
+					c.Close()
+				}
+			})
+			start := time.Now()
+			err := c.Handshake(ctx)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("handshake returned after %v", d)
+			}
+			want := error(context.Canceled)
+			if how == "close" {
+				want = net.ErrClosed
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("Handshake = %v, want an error wrapping %v", err, want)
+			}
+			if _, err := c.Write([]byte("x")); err == nil {
+				t.Error("Write after a failed handshake succeeded")
+			}
+		})
+	}
+}
+
+// TestTLSAnon: anonymous credentials encrypt without authenticating; the
+// server sees no identity, and they never verify anything.
+func TestTLSAnon(t *testing.T) {
+	sc, err := crypto.NewAnonCreds("a-s", crypto.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := crypto.NewAnonCreds("a-c", crypto.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, s, cerr, serr := secTLSPair(t, "tcp", cc, sc, nil, nil, context.Background())
+	if cerr != nil || serr != nil {
+		t.Fatalf("client %v, server %v", cerr, serr)
+	}
+	if got := s.PeerIdentity(); got != "" {
+		t.Errorf("anon server sees identity %q", got)
+	}
+	go c.Write([]byte("anon"))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(s, got); err != nil || string(got) != "anon" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// Authz cannot apply to anonymous peers.
+	_, s2, _, serr2 := secTLSPair(t, "tcp", cc, sc, nil, &channel.TLSOptions{Authz: crypto.NewAuthzSimple("z", "x")}, context.Background())
+	_ = s2
+	if serr2 == nil || !strings.Contains(serr2.Error(), "anonymous credentials have no identity") {
+		t.Errorf("anon server with authz: %v", serr2)
+	}
+}
