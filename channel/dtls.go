@@ -429,9 +429,9 @@ func (d *DTLS) Shutdown(how Direction) error {
 	if how&Read != 0 {
 		d.readShut.Store(true)
 	}
-	if how&Write != 0 {
-		// Wait for a Write in flight so the stream ends between records.
-		d.wmu.Lock()
+	if how&Write != 0 && d.wmu.TryLock() {
+		// No Write in flight: the stream ends between records. (With
+		// one in flight, Shutdown does not wait; the peer sees a cut.)
 		defer d.wmu.Unlock()
 	}
 	if err := d.inner.Shutdown(how); err != nil {

@@ -334,7 +334,8 @@ func (t *TLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
 
 // Shutdown implements [Channel]. Shutting the write side sends
 // close_notify and then shuts the inner channel's write side, so the peer
-// reads io.EOF; shutting the read side makes Read return io.EOF.
+// reads io.EOF; if a Write is in flight, close_notify is skipped rather
+// than waited for. Shutting the read side makes Read return io.EOF.
 func (t *TLS) Shutdown(how Direction) error {
 	if how != Read && how != Write && how != Both {
 		return &OpError{Op: "shutdown", Channel: t.name, Err: fmt.Errorf("invalid direction %d", int(how))}
@@ -347,8 +348,13 @@ func (t *TLS) Shutdown(how Direction) error {
 		t.hsMu.Lock()
 		c, ok := t.conn, t.hsDone && t.hsErr == nil
 		t.hsMu.Unlock()
-		if ok {
-			if err := c.CloseWrite(); err != nil {
+		// Shutdown must not block: with a Write in flight (perhaps stuck
+		// on a peer that does not read) the inner write side is shut
+		// without close_notify, and the peer sees the stream cut.
+		if ok && t.wmu.TryLock() {
+			err := c.CloseWrite()
+			t.wmu.Unlock()
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -397,7 +403,9 @@ func (t *TLS) Close() error {
 	return nil
 }
 
-// SetDeadline implements [Deadliner] when the inner channel does.
+// SetDeadline implements [Deadliner] when the inner channel does;
+// otherwise it returns an error wrapping errors.ErrUnsupported. A write
+// that times out leaves the TLS session unusable, as with tls.Conn.
 func (t *TLS) SetDeadline(tm time.Time) error { return t.raw.SetDeadline(tm) }
 
 // SetReadDeadline implements [Deadliner] when the inner channel does.

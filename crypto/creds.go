@@ -147,6 +147,11 @@ func (c *Creds) TLSConfig(opts TLSOptions) (*tls.Config, error) {
 	switch c.kind {
 	case X509:
 		if c.endpoint == Server {
+			if opts.Authz != nil && c.x509.InsecureSkipVerifyPeer {
+				// Fail closed: without a verified certificate there is no
+				// identity for authz to check.
+				return nil, fmt.Errorf("crypto: %s: authz %q needs verify-peer=on", c.id, opts.Authz.ID())
+			}
 			return c.x509ServerConfig(minV, opts.Authz), nil
 		}
 		if opts.Authz != nil {

@@ -55,6 +55,13 @@
 // for resumption). A client without a host name to check fails, as QEMU's
 // does, unless verify-peer=off.
 //
+// Host names are matched against the server certificate's subjectAltName
+// (DNS names and IP addresses), as crypto/x509 does; unlike GnuTLS it never
+// falls back to the subject CN, so a certificate that names its host only in
+// the CN must be reissued with a dns_name (certtool) or subjectAltName
+// (openssl). Authz on a server needs verify-peer=on: without a verified
+// certificate there is no identity, and TLSConfig refuses the combination.
+//
 // # Identities
 //
 // A client's identity is the subject distinguished name of its verified

@@ -117,6 +117,10 @@ func TestTLSConfigOptions(t *testing.T) {
 	p := testpki.New(t, nil)
 	cc, _ := crypto.NewX509Creds(crypto.X509Options{ID: "c", Dir: p.ClientDir})
 	sc, _ := crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server})
+	noVerify, err := crypto.NewX509Creds(crypto.X509Options{ID: "nv", Dir: p.ServerDir, Endpoint: crypto.Server, InsecureSkipVerifyPeer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pskDir := t.TempDir()
 	testpki.WritePSK(pskDir, map[string][]byte{"qemu": testpki.NewPSK()})
 	pc, err := crypto.NewPSKCreds(crypto.PSKOptions{ID: "p", Dir: pskDir})
@@ -133,6 +137,8 @@ func TestTLSConfigOptions(t *testing.T) {
 		{"client without hostname", cc, crypto.TLSOptions{}, "needs a hostname"},
 		{"authz on a client", cc, crypto.TLSOptions{Hostname: "h", Authz: crypto.NewAuthzSimple("a", "x")}, "authz applies to servers only"},
 		{"psk", pc, crypto.TLSOptions{}, "need DTLS"},
+		// Fail closed: authz without verified certificates has nothing to check.
+		{"authz with verify-peer=off", noVerify, crypto.TLSOptions{Authz: crypto.NewAuthzSimple("a", "x")}, `authz "a" needs verify-peer=on`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.c.TLSConfig(tc.o)
