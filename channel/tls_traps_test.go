@@ -205,16 +205,23 @@ func TestTrapRawEOF(t *testing.T) {
 	})
 }
 
-// secCountingChannel counts the writes reaching the inner channel.
+// secCountingChannel counts the writes reaching the inner channel and the
+// TLS records inside them (each write holds whole records).
 type secCountingChannel struct {
 	channel.Channel
-	mu     sync.Mutex
-	writes []int
+	mu      sync.Mutex
+	writes  []int
+	records []int // record lengths including the 5-byte header
 }
 
 func (c *secCountingChannel) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.writes = append(c.writes, len(p))
+	for q := p; len(q) >= 5; {
+		n := 5 + (int(q[3])<<8 | int(q[4]))
+		c.records = append(c.records, n)
+		q = q[min(n, len(q)):]
+	}
 	c.mu.Unlock()
 	return c.Channel.Write(p)
 }
@@ -241,7 +248,7 @@ func TestTLSWriteBuffersFullRecords(t *testing.T) {
 		want = append(want, pg...)
 	}
 	counting.mu.Lock()
-	counting.writes = nil
+	counting.writes, counting.records = nil, nil
 	counting.mu.Unlock()
 	done := make(chan error, 1)
 	go func() {
@@ -267,13 +274,17 @@ func TestTLSWriteBuffersFullRecords(t *testing.T) {
 	counting.mu.Lock()
 	defer counting.mu.Unlock()
 	records := len(want) / 16384
-	if len(counting.writes) != records {
-		t.Errorf("%d writes for %d bytes, want %d full records", len(counting.writes), len(want), records)
+	if len(counting.records) != records {
+		t.Errorf("%d records for %d bytes, want %d full records", len(counting.records), len(want), records)
 	}
-	for i, n := range counting.writes {
+	for i, n := range counting.records {
 		if n != 5+16384+17 { // header + full plaintext + type byte + AEAD tag
-			t.Errorf("write %d is %d bytes, want a full %d-byte record", i, n, 5+16384+17)
+			t.Errorf("record %d is %d bytes, want a full %d-byte record", i, n, 5+16384+17)
 			break
 		}
+	}
+	// Records are handed to the socket four at a time.
+	if len(counting.writes) > records/4+1 {
+		t.Errorf("%d inner writes for %d records, want at most %d", len(counting.writes), records, records/4+1)
 	}
 }
