@@ -49,6 +49,7 @@ const (
 // direction.
 type Stream struct {
 	ch    channel.Channel
+	raw   channel.Channel // the transport under TLS or DTLS; ch without them
 	owner bool // Close closes ch
 	peer  *Hello
 	caps  Capabilities
@@ -81,7 +82,7 @@ type Stream struct {
 // NewStream returns a Stream over ch, without hello. Closing the Stream
 // closes ch.
 func NewStream(ch channel.Channel) *Stream {
-	s := &Stream{ch: ch, owner: true, done: make(chan struct{})}
+	s := &Stream{ch: ch, raw: ch, owner: true, done: make(chan struct{})}
 	s.limit.done = s.done
 	return s
 }
@@ -301,14 +302,31 @@ func (s *Stream) closedErr(err error) error {
 }
 
 // Shutdown ends the Stream at once, as qemu_file_shutdown: it sets the
-// sticky error to ErrStreamShutdown first, so nothing read afterwards is
-// taken for data, then shuts the channel down in both directions, which
-// unblocks pending reads and writes on both ends. It does not close the
+// sticky error to ErrStreamShutdown first (on the ReturnPath Stream too),
+// so nothing read afterwards is taken for data, then shuts the transport
+// down in both directions, beneath TLS, which unblocks pending reads and
+// writes on both ends without waiting for them. It does not close the
 // channel.
 func (s *Stream) Shutdown() error {
 	s.SetErr(ErrStreamShutdown)
 	s.closeDone()
-	if err := s.ch.Shutdown(channel.Both); err != nil {
+	s.errMu.Lock()
+	rp := s.rp
+	s.errMu.Unlock()
+	if rp != nil {
+		rp.SetErr(ErrStreamShutdown)
+		rp.closeDone()
+	}
+	var err error
+	if s.raw != s.ch {
+		// A TLS writer blocked on a full socket holds the TLS write lock
+		// that close_notify needs: shut the socket first.
+		err = s.raw.Shutdown(channel.Both)
+	}
+	if e := s.ch.Shutdown(channel.Both); err == nil {
+		err = e
+	}
+	if err != nil {
 		return fmt.Errorf("migration: shutting down %s: %w", s.ch.Name(), err)
 	}
 	return nil
@@ -364,7 +382,7 @@ func (s *Stream) ReturnPath() *Stream {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	if s.rp == nil {
-		s.rp = &Stream{ch: s.ch, peer: s.peer, caps: s.caps, done: make(chan struct{})}
+		s.rp = &Stream{ch: s.ch, raw: s.raw, peer: s.peer, caps: s.caps, done: make(chan struct{})}
 		s.rp.limit.done = s.rp.done
 	}
 	return s.rp

@@ -151,6 +151,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 		return nil, &PhaseError{PhaseConnect, err}
 	}
 
+	raw := ch
 	if sec != nil {
 		t.setPhase(PhaseTLSHandshake)
 		tch, err := sec.handshake(ctx, ch, p.dial, cfg)
@@ -171,6 +172,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 		}
 	}
 	s := NewStream(ch)
+	s.raw = raw
 	s.peer = peer
 	if peer != nil {
 		s.caps = p.hello.Capabilities & peer.Capabilities
