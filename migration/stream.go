@@ -50,7 +50,7 @@ const (
 type Stream struct {
 	ch    channel.Channel
 	raw   channel.Channel // the transport under TLS or DTLS; ch without them
-	owner bool // Close closes ch
+	owner bool            // Close closes ch
 	peer  *Hello
 	caps  Capabilities
 
