@@ -375,8 +375,10 @@ func (s *Session) Read(p []byte) (int, error) {
 }
 
 // Close ends the session. On the source it flushes, sends the end frame on
-// every channel and closes them, returning the first error; on the
-// destination it closes every channel. Close is idempotent.
+// every channel and closes them, returning the first error; like Flush it
+// waits while the destination does not read, and Shutdown from another
+// goroutine ends that wait. On the destination it closes every channel.
+// Close is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		if s.source {
