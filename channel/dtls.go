@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 )
 
 var _ Channel = (*DTLS)(nil)
+var _ Deadliner = (*DTLS)(nil)
 
 // DTLSOptions tunes NewDTLS and NewDTLSPacket. The zero value is usable;
 // it must not be modified after use.
@@ -51,7 +53,8 @@ type DTLSOptions struct {
 //
 // DTLS follows the Channel concurrency rule: one reader and one writer at
 // once; Close may be called from any goroutine and unblocks pending calls,
-// which return an error wrapping net.ErrClosed.
+// which return an error wrapping net.ErrClosed. Deadlines ([Deadliner])
+// are pion's and work over any inner channel.
 type DTLS struct {
 	raw    net.Conn // *dtlsStreamConn or *dtlsPacketConn
 	inner  Channel  // nil for a packet conn
@@ -78,6 +81,42 @@ type DTLS struct {
 
 	decryptMu  sync.Mutex
 	decryptErr string // pion's "decrypt failed" report, streams only
+
+	dlMu     sync.Mutex
+	rdl, wdl time.Time  // deadlines set before the handshake completed
+	dlConn   *dtls.Conn // set once the handshake succeeded
+}
+
+// SetDeadline implements [Deadliner]: both deadlines, as net.Conn.
+func (d *DTLS) SetDeadline(t time.Time) error {
+	return errors.Join(d.SetReadDeadline(t), d.SetWriteDeadline(t))
+}
+
+// SetReadDeadline implements [Deadliner]. A Read past the deadline
+// returns an error wrapping os.ErrDeadlineExceeded; the channel stays
+// usable. Deadlines set before the handshake apply once it completes
+// (the handshake itself is bounded by its context).
+func (d *DTLS) SetReadDeadline(t time.Time) error {
+	d.dlMu.Lock()
+	defer d.dlMu.Unlock()
+	d.rdl = t
+	if d.dlConn != nil {
+		return d.dlConn.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// SetWriteDeadline implements [Deadliner]. Over a stream the inner
+// channel's own write deadline is used to interrupt a blocked write when
+// it has one.
+func (d *DTLS) SetWriteDeadline(t time.Time) error {
+	d.dlMu.Lock()
+	defer d.dlMu.Unlock()
+	d.wdl = t
+	if d.dlConn != nil {
+		return d.dlConn.SetWriteDeadline(t)
+	}
+	return nil
 }
 
 // decryptFailed records pion's report of an undecryptable record and
@@ -255,6 +294,11 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 		return fail(err)
 	}
 	d.dc = dc
+	d.dlMu.Lock()
+	d.dlConn = dc
+	dc.SetReadDeadline(d.rdl)
+	dc.SetWriteDeadline(d.wdl)
+	d.dlMu.Unlock()
 	return nil
 }
 
@@ -286,6 +330,10 @@ func (d *DTLS) opErr(op string, err error) error {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: op, Channel: d.name, Err: fmt.Errorf("stream cut inside a DTLS record: %w", err)}
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// pion's own deadline error: report it as the standard library's.
+		return &OpError{Op: op, Channel: d.name, Err: os.ErrDeadlineExceeded}
 	}
 	var oe *OpError
 	if errors.As(err, &oe) {
