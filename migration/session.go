@@ -71,7 +71,6 @@ type stripeFrame struct {
 	seq uint64
 	buf []byte
 	end bool
-	err error
 }
 
 // newSession starts the lane goroutines over streams (indexed by channel).
@@ -360,8 +359,6 @@ func (s *Session) Read(p []byte) (int, error) {
 			return 0, s.Err()
 		}
 		switch {
-		case f.err != nil:
-			s.setErr(fmt.Errorf("migration: session %s, channel %d: %w", s.id, lane, f.err))
 		case f.end:
 			s.setErr(io.EOF)
 		default:

@@ -281,7 +281,7 @@ func (s *Stream) flush() {
 		s.written.Add(w)
 		s.flushes.Add(1)
 		if err != nil {
-			s.SetErr(s.closedErr(fmt.Errorf("migration: writing %s: %w", s.ch.Name(), err)))
+			s.SetErr(s.closedErr(fmt.Errorf("migration: %w", err)))
 		}
 	}
 	clear(s.iovArr[:])

@@ -38,7 +38,7 @@ func (s *Stream) fill(need int) bool {
 			case errors.Is(err, io.EOF):
 				s.SetErr(io.ErrUnexpectedEOF)
 			default:
-				s.SetErr(s.closedErr(fmt.Errorf("migration: reading %s: %w", s.ch.Name(), err)))
+				s.SetErr(s.closedErr(fmt.Errorf("migration: %w", err)))
 			}
 			return false
 		}
@@ -114,7 +114,7 @@ func (s *Stream) GetBuffer(p []byte) (int, error) {
 						err = io.ErrUnexpectedEOF
 					}
 					if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-						err = s.closedErr(fmt.Errorf("migration: reading %s: %w", s.ch.Name(), err))
+						err = s.closedErr(fmt.Errorf("migration: %w", err))
 					}
 					s.SetErr(err)
 					return n, s.Err()
