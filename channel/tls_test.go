@@ -1,5 +1,22 @@
 package channel_test
 
+// Tests of the TLS and DTLS wrappers (files tls_*_test.go, dtls_*_test.go;
+// helpers are prefixed "sec" to stay clear of the rest of the package's
+// tests). Everything runs over real sockets with real handshakes and
+// certificates generated per test (internal/testpki), never mocks:
+//
+//   - the channel conformance suite over TLS and DTLS, each on tcp, unix
+//     and Command channels; for Command, two real child processes relay
+//     through fifos with cat (see secCommandPair), which is a real exec:
+//     transport in both directions without socat;
+//   - the bad-credentials matrix (tls_matrix_test.go), the QEMU interop
+//     traps (tls_traps_test.go), hot reload (tls_reload_test.go);
+//   - interop with GnuTLS's gnutls-cli and gnutls-serv (tls_interop_test.go),
+//     skipped with a printed reason when a tool is missing, except under
+//     CI=true where that is a failure;
+//   - benchmarks against raw crypto/tls (tls_bench_test.go) and fuzzing of
+//     the record framing (tls_fuzz_test.go, dtls_fuzz_test.go).
+
 import (
 	"bytes"
 	"context"
