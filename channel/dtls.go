@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,9 +76,10 @@ type DTLS struct {
 	wmu  sync.Mutex
 	wbuf []byte
 
-	closed   atomic.Bool
-	readShut atomic.Bool
-	rawClose sync.Once
+	closed      atomic.Bool
+	readShut    atomic.Bool
+	handshaking atomic.Bool // a Handshake holds hsMu and may block
+	rawClose    sync.Once
 
 	decryptMu  sync.Mutex
 	decryptErr string // pion's "decrypt failed" report, streams only
@@ -200,7 +202,9 @@ func (d *DTLS) Handshake(ctx context.Context) error {
 		return d.hsErr
 	}
 	d.hsDone = true
+	d.handshaking.Store(true)
 	d.hsErr = d.handshakeLocked(ctx)
+	d.handshaking.Store(false)
 	if d.hsErr != nil {
 		d.closeRaw()
 	}
@@ -498,9 +502,12 @@ func (d *DTLS) Close() error {
 	if d.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: d.name, Err: net.ErrClosed}
 	}
-	if !d.hsMu.TryLock() {
-		d.closeRaw() // ends the running handshake
-		return nil
+	for !d.hsMu.TryLock() {
+		if d.handshaking.Load() {
+			d.closeRaw() // ends the running handshake
+			return nil
+		}
+		runtime.Gosched() // hsMu is only held briefly otherwise
 	}
 	dc := d.dc
 	if !d.hsDone {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,10 +76,9 @@ type TLS struct {
 	wmu  sync.Mutex
 	wbuf []byte // WriteBuffers' record buffer, tlsMaxPlaintext bytes
 
-	readShut atomic.Bool
-	closed   atomic.Bool
-	closeMu  sync.Mutex
-	closeErr error
+	readShut    atomic.Bool
+	closed      atomic.Bool
+	handshaking atomic.Bool // a Handshake holds hsMu and may block
 }
 
 // NewTLS wraps inner as the given role, with creds (x509 or anon; PSK
@@ -113,7 +113,9 @@ func (t *TLS) Handshake(ctx context.Context) error {
 		return t.hsErr
 	}
 	t.hsDone = true
+	t.handshaking.Store(true)
 	t.hsErr = t.handshakeLocked(ctx)
+	t.handshaking.Store(false)
 	if t.hsErr != nil {
 		_ = t.raw.Close()
 	}
@@ -391,12 +393,15 @@ func (t *TLS) Close() error {
 	if t.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: t.name, Err: net.ErrClosed}
 	}
-	if !t.hsMu.TryLock() {
-		// A handshake is running: closing the inner channel ends it.
-		if err := t.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			return &OpError{Op: "close", Channel: t.name, Err: err}
+	for !t.hsMu.TryLock() {
+		if t.handshaking.Load() {
+			// A handshake is running: closing the inner channel ends it.
+			if err := t.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return &OpError{Op: "close", Channel: t.name, Err: err}
+			}
+			return nil
 		}
-		return nil
+		runtime.Gosched() // hsMu is only held briefly otherwise
 	}
 	c := t.conn
 	if !t.hsDone {
