@@ -35,7 +35,9 @@ type DTLSOptions struct {
 // DTLS is a Channel encrypted with DTLS 1.2 (github.com/pion/dtls/v2) and
 // PSK credentials, which crypto/tls lacks. The cipher suite is
 // TLS_PSK_WITH_AES_128_GCM_SHA256 with the extended master secret
-// required.
+// required (interoperable with GnuTLS's DTLS 1.2 PSK over UDP and its
+// psktool keys.psk files, see the interop tests). Plain PSK has no forward
+// secrecy: pion's only ECDHE-PSK suite is CBC-based.
 //
 // Over a stream Channel ([NewDTLS]) records are delimited by their own
 // 13-byte header (type, version, epoch, sequence, length), so pion sees one
