@@ -94,7 +94,25 @@ func ParseSpec(s string) (*Spec, error) {
 	if sp.Props["id"] == "" {
 		return nil, &ObjectError{Type: sp.Type, Key: "id", Err: errors.New("missing: every object needs an id")}
 	}
+	if !idWellFormed(sp.Props["id"]) {
+		return nil, &ObjectError{Type: sp.Type, Key: "id", Err: fmt.Errorf("%q is not a valid id (a letter, then letters, digits, '-', '.' or '_')", sp.Props["id"])}
+	}
 	return sp, nil
+}
+
+// idWellFormed is QEMU's id_wellformed (util/id.c).
+func idWellFormed(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return id != ""
 }
 
 // splitOpts splits on single commas; ",," is a literal comma.

@@ -20,6 +20,9 @@ func TestParseObjectErrors(t *testing.T) {
 		// Every object needs an id (user_creatable_add_type).
 		{"missing id", "tls-creds-x509,dir=" + dir, `key "id": missing`},
 		{"empty spec", "", "empty object specification"},
+		// util/id.c id_wellformed: a letter first.
+		{"bad id", "tls-creds-anon,id=0bad", `key "id": "0bad" is not a valid id`},
+		{"bad id char", "tls-creds-anon,id=a/b", `key "id": "a/b" is not a valid id`},
 		{"no type", "id=x,dir=/", "missing object type"},
 		{"repeated key", "tls-creds-x509,id=t,dir=" + dir + ",dir=/x", `key "dir": given twice`},
 		{"unknown type", "tls-creds-foo,id=t", "unknown object type"},
