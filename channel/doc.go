@@ -36,6 +36,27 @@
 // encrypted one. Package channeltest has an in-memory pair and the
 // conformance suite every implementation runs.
 //
+// # Encryption: TLS and DTLS
+//
+// NewTLS wraps any Channel with crypto/tls for x509 and anon credentials from
+// package crypto; NewDTLS wraps one with pion/dtls for PSK credentials,
+// which crypto/tls lacks. Neither does I/O until Handshake(ctx), which
+// honours cancellation; both are Channels themselves, so everything above
+// (streams, sessions, the conformance suite) runs over them unchanged.
+// The trust decision (chain, CRL, host name, authz DN) is made by
+// crypto.Creds.TLSConfig, so the wrappers stay thin.
+//
+//   - TLS.WriteBuffers copies page slices into full 16 KiB records instead of
+//     sending one record per slice (QEMU 7.2 sends two records per 4 KiB page).
+//   - TLSOptions.Raw is for QEMU peers, which end a stream without
+//     close_notify: a clean EOF at a record boundary is io.EOF, a cut inside a
+//     record is an error. Without Raw a missing close_notify is an error.
+//   - Over a stream channel DTLS records are delimited by their own 13-byte
+//     header (type, version, epoch, sequence, length), so no framing is
+//     invented; application data is cut into pieces of at most 8155 bytes so
+//     each record fits pion's 8192-byte receive buffer. NewDTLSPacket runs the
+//     same over a net.PacketConn for datagram users.
+//
 // # Listening and dialing
 //
 // [Listen] takes a context, a network ("tcp", "tcp4", "tcp6", "unix",
