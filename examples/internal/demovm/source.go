@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/examples/internal/cli"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -110,8 +111,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	vm.StartWorkload(o.DirtyRate)
 
 	start := time.Now()
-	cfg := &migration.Config{Registry: reg, Channels: o.Channels, RateLimit: int64(o.MaxBandwidth) / int64(o.Channels)}
-	sess, err := migration.DialSession(ctx, addr, cfg)
+	sess, err := migration.DialSession(ctx, addr, sessionConfig(o, reg))
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +212,13 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		return out, fmt.Errorf("destination's RAM checksum sha256:%x does not match the source's sha256:%x", theirs[:8], sum[:8])
 	}
 	return out, nil
+}
+
+// sessionConfig is the Config of the source's Session. --max-bandwidth is
+// the total over all channels, which is what Config.RateLimit means to
+// DialSession: it gives each of the N channels a limit of RateLimit/N.
+func sessionConfig(o *SourceOptions, reg *crypto.Registry) *migration.Config {
+	return &migration.Config{Registry: reg, Channels: o.Channels, RateLimit: int64(o.MaxBandwidth)}
 }
 
 // sender writes records; the first error sticks in the Session.
