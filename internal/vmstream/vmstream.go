@@ -428,8 +428,10 @@ func (p *parser) configuration() error {
 			if err != nil {
 				return err
 			}
-			if bits < 9 || bits > 30 {
-				return p.errAt(bitsAt, "target-page-bits %d out of range 9..30", bits)
+			// No QEMU target has pages above 64 KiB (TARGET_PAGE_BITS
+			// <= 16); the page size sizes a buffer, so keep it bounded.
+			if bits < 9 || bits > 16 {
+				return p.errAt(bitsAt, "target-page-bits %d out of range 9..16", bits)
 			}
 			c.TargetPageBits = bits
 			p.pageSize = 1 << bits

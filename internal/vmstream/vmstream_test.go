@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -263,4 +264,35 @@ func TestCommands(t *testing.T) {
 	wantErrAt(t, bad, 11, "length 3, want 4")
 	unknown := append(bytes.Clone(hdr), 8, 0, 99, 0, 0)
 	wantErrAt(t, unknown, 9, "unknown command 99")
+}
+
+// TestHugeTargetPageBits: the page size comes from the stream, and every
+// target of QEMU has pages of at most 64 KiB (TARGET_PAGE_BITS <= 16), so a
+// larger target-page-bits is refused where it stands instead of making the
+// parser allocate a page buffer of up to 1 GiB from a few bytes of input.
+func TestHugeTargetPageBits(t *testing.T) {
+	hdr := []byte{0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3}
+	const sub = "configuration/target-page-bits"
+	stream := func(bits uint32) []byte {
+		b := append(bytes.Clone(hdr), 7, 0, 0, 0, 2, 'p', 'c', 5, byte(len(sub)))
+		b = append(b, sub...)
+		b = binary.BigEndian.AppendUint32(b, 1)    // subsection version
+		b = binary.BigEndian.AppendUint32(b, bits) // at offset 51
+		b = append(b, 1, 0, 0, 0, 2, 3, 'r', 'a', 'm', 0, 0, 0, 0, 0, 0, 0, 4)
+		size := uint64(1) << bits
+		b = binary.BigEndian.AppendUint64(b, size|RAMMemSize)
+		b = append(b, 1, 'm')
+		b = binary.BigEndian.AppendUint64(b, size)
+		b = binary.BigEndian.AppendUint64(b, RAMPage)
+		return append(b, 1, 'm') // a page at 0 of block m, then the stream ends
+	}
+	// 64 KiB pages (the largest QEMU target page) are read as such.
+	wantErrAt(t, stream(16), int64(len(stream(16))), "ram page")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	wantErrAt(t, stream(30), 51, "target-page-bits 30 out of range 9..16")
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 16<<20 {
+		t.Fatalf("parsing %d bytes allocated %d bytes", len(stream(30)), d)
+	}
 }
