@@ -223,7 +223,8 @@ func (s *Stream) Write(p []byte) (int, error) {
 }
 
 // Flush writes everything queued to the channel with one WriteBuffers and
-// returns the sticky error.
+// returns the sticky error. After an error it writes nothing: what was
+// queued is dropped.
 func (s *Stream) Flush() error {
 	if s.pending > 0 {
 		s.flush()
@@ -268,15 +269,23 @@ func (s *Stream) putSlow(p []byte) {
 	}
 }
 
-// flush writes the iov list, pacing with the rate limiter.
+// flush writes the iov list, pacing with the rate limiter. After an error
+// (which another goroutine may have set) it drops the list unwritten.
 func (s *Stream) flush() {
 	if s.pending == 0 {
 		return
 	}
-	n := s.pending
-	if err := s.limit.wait(n); err != nil {
+	var err error
+	if !s.errSet.Load() {
+		err = s.limit.wait(s.pending)
+	}
+	switch {
+	case s.errSet.Load():
+		// Nothing more goes to the wire, as in bufio, even when the error
+		// came from another goroutine during the rate-limit wait.
+	case err != nil:
 		s.SetErr(err)
-	} else {
+	default:
 		w, err := s.ch.WriteBuffers(&s.iov)
 		s.written.Add(w)
 		s.flushes.Add(1)

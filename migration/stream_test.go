@@ -175,6 +175,29 @@ func TestStreamStickyWriteError(t *testing.T) {
 	}
 }
 
+// TestStreamFlushAfterErrorWritesNothing: bytes queued before an error set
+// from elsewhere (SetErr from the reading goroutine, as
+// qemu_file_set_error) are dropped, not written: "no more data will be
+// accepted", and the peer must not get half a record after the error.
+func TestStreamFlushAfterErrorWritesNothing(t *testing.T) {
+	a, b := socketPair(t)
+	w := NewStream(a)
+	w.PutBE32(0x5145564D)
+	w.PutBufferNoCopy(make([]byte, 4096))
+	errAbort := errors.New("device state failed to save")
+	w.SetErr(errAbort)
+	if err := w.Flush(); err != errAbort {
+		t.Fatalf("Flush = %v, want the sticky error", err)
+	}
+	if st := w.Stats(); st.Written != 0 || st.Flushes != 0 || w.Buffered() != 0 {
+		t.Fatalf("after the error: %+v, %d buffered; want nothing written or queued", st, w.Buffered())
+	}
+	w.Close()
+	if got, err := io.ReadAll(b); len(got) != 0 || err != nil {
+		t.Fatalf("peer read %d bytes (%v) after the error, want none", len(got), err)
+	}
+}
+
 // TestStreamTruncated: a stream cut inside a value reads as
 // io.ErrUnexpectedEOF, at a value boundary as io.EOF.
 func TestStreamTruncated(t *testing.T) {
