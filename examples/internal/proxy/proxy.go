@@ -112,7 +112,10 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	ln, err := migration.Listen(ctx, in, &migration.Config{Registry: reg, Raw: o.Raw})
+	// A proxy waits for its peer as long as it runs: the connect phase of
+	// an accepting task (Config.ConnectTimeout, 30 s by default) would end
+	// every idle Accept with a timeout, logged as a refused connection.
+	ln, err := migration.Listen(ctx, in, &migration.Config{Registry: reg, Raw: o.Raw, ConnectTimeout: acceptForever})
 	if err != nil {
 		return err
 	}
@@ -213,6 +216,10 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 	_ = dst.Channel().Shutdown(channel.Write)
 	return n, nil
 }
+
+// acceptForever bounds an Accept of the proxy: a century, as long as a
+// time.Duration can safely be added to the current time.
+const acceptForever = 100 * 365 * 24 * time.Hour
 
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
