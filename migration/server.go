@@ -26,8 +26,9 @@ import (
 // timer fires first, AcceptSession returns a *SessionError naming the
 // missing channels, and the channels that did arrive are closed.
 //
-// At most MaxPendingSessions sessions are assembled at once; main channels
-// beyond that are refused until one completes or expires.
+// At most MaxPendingSessions sessions are assembled or complete and not
+// yet taken by AcceptSession at once; main channels beyond that are refused
+// until one expires or AcceptSession takes one.
 //
 // With Config.DialBack the Server does not wait for channels:
 // AcceptSession dials the source's main channel, learns the session ID
@@ -49,7 +50,8 @@ type Server struct {
 	closed  bool
 }
 
-// MaxPendingSessions is the number of sessions a Server assembles at once.
+// MaxPendingSessions is the number of sessions a Server holds at once:
+// being assembled, or complete and waiting for AcceptSession.
 const MaxPendingSessions = 64
 
 type pendingSession struct {
@@ -147,8 +149,8 @@ func (s *Server) place(req, reply *Hello) (Status, error) {
 		if _, ok := s.expired[id]; ok {
 			return StatusExpiredSession, fmt.Errorf("migration: session %s expired or complete", id)
 		}
-		if len(s.pending) >= MaxPendingSessions {
-			return StatusRefused, fmt.Errorf("migration: session %s refused: %d sessions already being assembled", id, len(s.pending))
+		if n := len(s.pending) + s.unacceptedLocked(); n >= MaxPendingSessions {
+			return StatusRefused, fmt.Errorf("migration: session %s refused: %d sessions already being assembled or waiting for AcceptSession", id, n)
 		}
 		n := int(req.Channels)
 		p = &pendingSession{id: id, roles: make([]Role, n), reserved: make([]bool, n), streams: make([]*Stream, n)}
@@ -228,6 +230,18 @@ func missingName(p *pendingSession, i int) string {
 		return fmt.Sprintf("%s %d (not ready)", p.roles[i], i)
 	}
 	return fmt.Sprintf("channel %d", i)
+}
+
+// unacceptedLocked counts the complete sessions that AcceptSession has not
+// taken yet.
+func (s *Server) unacceptedLocked() int {
+	n := 0
+	for _, r := range s.ready {
+		if r.s != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Server) pushLocked(r serverResult) {

@@ -469,3 +469,35 @@ func TestServerClose(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestServerBoundsUnacceptedSessions: sessions that are complete but not
+// yet taken by AcceptSession hold channels, goroutines and read-ahead
+// buffers, so they count against MaxPendingSessions too; a peer cannot
+// pile up sessions without bound while the user does not accept.
+func TestServerBoundsUnacceptedSessions(t *testing.T) {
+	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), nil)
+	ctx := testCtx(t)
+	for i := range MaxPendingSessions {
+		st, err := Dial(ctx, srv.Addr(), nil) // one channel: complete at once
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		defer st.Close()
+	}
+	_, err := Dial(ctx, srv.Addr(), nil)
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != StatusRefused {
+		t.Fatalf("session %d while %d wait for AcceptSession: %v, want a refusal", MaxPendingSessions+1, MaxPendingSessions, err)
+	}
+	// Taking one makes room for one.
+	s, err := srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	st, err := Dial(ctx, srv.Addr(), nil)
+	if err != nil {
+		t.Fatalf("after AcceptSession: %v", err)
+	}
+	st.Close()
+}
