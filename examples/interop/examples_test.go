@@ -107,11 +107,14 @@ func TestExamplesWrongCA(t *testing.T) {
 	if code := src.wait(t); code == 0 || !strings.Contains(src.Stderr(), "certificate") {
 		t.Fatalf("migrate-source exit %d, stderr %q; want failure naming the certificate", code, src.Stderr())
 	}
-	// The destination logs the refused channel and goes on waiting.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dest.Stderr(), "tls") && time.Now().Before(deadline); {
+	// The destination logs the refused channel and goes on waiting. (Its
+	// "listening on ...,tls-creds=tls0" line already contains "tls": look
+	// for the failed handshake itself.)
+	refused := func() bool { return strings.Contains(dest.Stderr(), "tls-handshake") }
+	for deadline := time.Now().Add(10 * time.Second); !refused() && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(dest.Stderr(), "tls") {
+	if !strings.Contains(dest.Stderr(), "tls") || !refused() {
 		t.Fatalf("migrate-dest did not log the refused TLS channel: %q", dest.Stderr())
 	}
 	dest.stop()
