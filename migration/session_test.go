@@ -282,7 +282,10 @@ func swapEndpoints(t testing.TB, src, dst *Config) (*Config, *Config) {
 func TestSessionRefusals(t *testing.T) {
 	var logMu sync.Mutex
 	var logs []string
-	dstCfg := &Config{SessionTimeout: 300 * time.Millisecond, Logf: func(f string, a ...any) {
+	// The timeout is both how long the incomplete session waits and how
+	// long its expiry is remembered (the late channel below must come
+	// within it): leave room for a loaded machine.
+	dstCfg := &Config{SessionTimeout: time.Second, Logf: func(f string, a ...any) {
 		logMu.Lock()
 		logs = append(logs, fmt.Sprintf(f, a...))
 		logMu.Unlock()
