@@ -210,8 +210,18 @@ func (c *Client) watch(ctx context.Context) (stop func()) {
 	// Only AfterFunc, not the ctx deadline itself: when the read fails,
 	// ctx.Err() is already set, so the error names the context's end.
 	c.conn.SetDeadline(time.Time{})
-	s := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-	return func() { s() }
+	fired := make(chan struct{})
+	s := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		c.conn.SetDeadline(time.Unix(1, 0))
+	})
+	return func() {
+		if !s() {
+			// The deadline is being set: let it land now, so that it
+			// cannot land after the next call's watch has cleared it.
+			<-fired
+		}
+	}
 }
 
 func (c *Client) ctxErr(ctx context.Context, err error) error {
@@ -282,6 +292,9 @@ func (c *Client) executeLocked(command string, args any) (json.RawMessage, error
 			return nil, fmt.Errorf("qmp: unexpected greeting in reply to %s", command)
 		}
 		if string(m.ID) != strconv.Quote(id) {
+			if c.stale(m.ID) {
+				continue // the reply to a call abandoned when its context ended
+			}
 			return nil, fmt.Errorf("qmp: reply id %s does not match request id %q for %s", quote(m.ID), id, command)
 		}
 		if m.Error != nil {
@@ -290,6 +303,17 @@ func (c *Client) executeLocked(command string, args any) (json.RawMessage, error
 		}
 		return m.Return, nil
 	}
+}
+
+// stale reports whether id is the id of an earlier request of this
+// client, whose call ended (its context did) before the reply came.
+func (c *Client) stale(id json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(id, &s) != nil {
+		return false
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n < c.nextID
 }
 
 func (c *Client) queue(ev Event) {

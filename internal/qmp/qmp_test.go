@@ -178,3 +178,50 @@ func TestClientErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLateReplySkipped: a call abandoned at its context's end leaves its
+// reply on the wire; the next call skips it instead of failing on the id
+// (and the abandoned call's deadline does not leak into it).
+func TestLateReplySkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "qmp.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { l.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		c.Write([]byte(greeting + "\n"))
+		r.ReadString('\n')
+		c.Write([]byte(`{"return": {}, "id": "1"}` + "\n"))
+		r.ReadString('\n') // request 2: answered only after request 3
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		c.Write([]byte(`{"return": {"late": 2}, "id": "2"}` + "\n" + `{"return": {"x": 3}, "id": "3"}` + "\n"))
+		r.ReadString('\n')
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.Execute(short, "query-status", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("abandoned call: %v, want deadline exceeded", err)
+	}
+	ret, err := c.Execute(ctx, "query-migrate", nil)
+	if err != nil || string(ret) != `{"x": 3}` {
+		t.Fatalf("next call = %s, %v; want its own reply", ret, err)
+	}
+}
