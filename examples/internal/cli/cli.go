@@ -136,7 +136,7 @@ func ParseSize(v string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || f*mult > 1<<62 {
+	if err != nil || !(f >= 0 && f*mult <= 1<<62) { // also refuses NaN
 		return 0, fmt.Errorf("bad size %q: want a number with an optional K, M, G or T suffix", v)
 	}
 	return int64(f * mult), nil

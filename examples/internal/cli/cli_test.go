@@ -22,6 +22,9 @@ func TestParseSize(t *testing.T) {
 		{"-1M", 0, true},
 		{"12Q", 0, true},
 		{"99999999T", 0, true}, // above 2^62
+		{"NaN", 0, true},       // strconv.ParseFloat accepts it; no comparison rejects it
+		{"nanM", 0, true},
+		{"infK", 0, true},
 	} {
 		got, err := ParseSize(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
