@@ -53,8 +53,12 @@ type Session struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// stripe buffers, shared by both sides' code: free holds the idle
+	// ones; nbuf counts those allocated, at most cap(free)
+	free chan []byte
+	nbuf atomic.Int32
+
 	// source
-	free   chan []byte
 	cur    []byte
 	seq    uint64
 	ins    []chan stripeFrame
@@ -82,10 +86,10 @@ func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Ses
 		}
 	}
 	n := len(s.lanes)
+	// Two buffers per channel (one in its goroutine, one in its queue) and
+	// the one Write fills or Read drains; allocated on demand, since n
+	// comes from the peer's hello on the destination.
 	s.free = make(chan []byte, 2*n+1)
-	for range 2*n + 1 {
-		s.free <- make([]byte, 0, StripeSize)
-	}
 	if source {
 		for _, st := range s.lanes {
 			in := make(chan stripeFrame, 1)
@@ -176,9 +180,7 @@ func (s *Session) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if s.cur == nil {
-			select {
-			case s.cur = <-s.free:
-			case <-s.done:
+			if s.cur = s.getBuf(); s.cur == nil {
 				return 0, s.Err()
 			}
 		}
@@ -191,6 +193,27 @@ func (s *Session) Write(p []byte) (int, error) {
 		}
 	}
 	return n, s.Err()
+}
+
+// getBuf returns an empty stripe buffer: an idle one, a new one while
+// fewer than cap(s.free) exist, or the next one freed. It returns nil when
+// the session ends first.
+func (s *Session) getBuf() []byte {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+	}
+	if s.nbuf.Add(1) <= int32(cap(s.free)) {
+		return make([]byte, 0, StripeSize)
+	}
+	s.nbuf.Add(-1)
+	select {
+	case b := <-s.free:
+		return b
+	case <-s.done:
+		return nil
+	}
 }
 
 func (s *Session) dispatch(f stripeFrame) {
@@ -309,10 +332,8 @@ func (s *Session) readLane(st *Stream, seq, step uint64, out chan stripeFrame) {
 			send(stripeFrame{seq: seq, end: true})
 			return
 		}
-		var buf []byte
-		select {
-		case buf = <-s.free:
-		case <-s.done:
+		buf := s.getBuf()
+		if buf == nil {
 			return
 		}
 		buf = buf[:n]

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -503,4 +504,33 @@ func TestServerBoundsUnacceptedSessions(t *testing.T) {
 		t.Fatalf("after AcceptSession: %v", err)
 	}
 	st.Close()
+}
+
+// TestSessionBuffersOnDemand: the stripe buffers (256 KiB each, two per
+// channel and one more) are allocated as frames need them, not when the
+// session forms: the channel count comes from the peer's hello, and a
+// session of idle channels must not cost (2N+1) x 256 KiB up front.
+func TestSessionBuffersOnDemand(t *testing.T) {
+	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), nil)
+	ctx := testCtx(t)
+	const n = 32
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	runtime.ReadMemStats(&after)
+	// Each side would take (2n+1) x 256 KiB = 16.25 MiB eagerly.
+	if d := after.TotalAlloc - before.TotalAlloc; d > 12<<20 {
+		t.Fatalf("setting up two %d-channel sessions allocated %d MiB", n, d>>20)
+	}
+	sessionTransfer(t, src, dst, randomData(3*n*StripeSize/2, 9))
 }
