@@ -350,7 +350,9 @@ func (t *TLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
 // Shutdown implements [Channel]. Shutting the write side sends
 // close_notify and then shuts the inner channel's write side, so the peer
 // reads io.EOF; if a Write is in flight, close_notify is skipped rather
-// than waited for. Shutting the read side makes Read return io.EOF.
+// than waited for, and a close_notify that a peer which does not read
+// leaves unsent for 5 s is given up. Shutting the read side makes Read
+// return io.EOF.
 func (t *TLS) Shutdown(how Direction) error {
 	if how != Read && how != Write && how != Both {
 		return &OpError{Op: "shutdown", Channel: t.name, Err: fmt.Errorf("invalid direction %d", int(how))}
@@ -367,9 +369,19 @@ func (t *TLS) Shutdown(how Direction) error {
 		// on a peer that does not read) the inner write side is shut
 		// without close_notify, and the peer sees the stream cut.
 		if ok && t.wmu.TryLock() {
+			// close_notify itself may block on a full socket: crypto/tls
+			// bounds it with a write deadline only when the inner channel
+			// has deadlines, so bound it here for every channel by shutting
+			// the inner write side, which fails the blocked write.
+			var cut atomic.Bool
+			timer := time.AfterFunc(tlsCloseNotifyWait, func() {
+				cut.Store(true)
+				_ = t.inner.Shutdown(Write)
+			})
 			err := c.CloseWrite()
+			timer.Stop()
 			t.wmu.Unlock()
-			if err != nil {
+			if err != nil && !cut.Load() {
 				errs = append(errs, err)
 			}
 		}
@@ -386,8 +398,14 @@ func (t *TLS) Shutdown(how Direction) error {
 	return nil
 }
 
+// tlsCloseNotifyWait bounds how long Close and Shutdown wait to send
+// close_notify to a peer that does not read: crypto/tls's own bound, which
+// it applies only when the inner channel has deadlines.
+const tlsCloseNotifyWait = 5 * time.Second
+
 // Close sends close_notify when the handshake completed and no Write is
-// in flight, then closes the inner channel. Pending calls return an error
+// in flight (waiting at most 5 s for a peer that does not read), then
+// closes the inner channel. Pending calls return an error
 // wrapping net.ErrClosed; so do calls after the first Close.
 func (t *TLS) Close() error {
 	if t.closed.Swap(true) {
@@ -410,9 +428,22 @@ func (t *TLS) Close() error {
 	}
 	t.hsMu.Unlock()
 	var err error
-	if c != nil {
+	switch {
+	case c == nil:
+		err = t.raw.Close()
+	case t.wmu.TryLock():
+		// No Write in flight: send close_notify, bounded as in Shutdown
+		// also when the inner channel has no deadlines.
+		timer := time.AfterFunc(tlsCloseNotifyWait, func() { _ = t.raw.Close() })
 		err = c.Close()
-	} else {
+		timer.Stop()
+		t.wmu.Unlock()
+	default:
+		// A Write is in flight, perhaps stuck on a peer that does not
+		// read. Its last batch goes to the inner channel after crypto/tls
+		// considers the Write done, so tls.Conn.Close would queue
+		// close_notify behind it; break it instead, without close_notify,
+		// as tls.Conn.Close does for a Write in flight.
 		err = t.raw.Close()
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
