@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,9 @@ func TestQEMUToLivemigTLS(t *testing.T) {
 			t.Fatalf("accept: %v; QEMU says: %s", err, src.Log())
 		}
 		defer st.Close()
+		// The reads below have no deadline of their own: a stalled QEMU
+		// ends them when ctx does, not at go test's timeout.
+		defer context.AfterFunc(ctx, func() { st.Shutdown() })()
 		var check qemutest.PageChecker
 		seen := make([]bool, src.MemSize/qemutest.PageSize)
 		distinct := 0
