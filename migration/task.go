@@ -179,15 +179,17 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	}
 	t.peer = peer
 	s.SetRateLimit(cfg.RateLimit)
+	// A failure from here on belongs to the last phase entered: hello, or
+	// with Raw the handshake or connect phase.
 	if p.onReady != nil {
 		if err := p.onReady(s); err != nil {
 			s.Close()
-			return nil, &PhaseError{PhaseHello, err}
+			return nil, &PhaseError{t.Phase(), err}
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		s.Close()
-		return nil, &PhaseError{PhaseHello, err}
+		return nil, &PhaseError{t.Phase(), err}
 	}
 	return s, nil
 }
