@@ -80,7 +80,9 @@ type Config struct {
 	Capabilities Capabilities
 
 	// RateLimit is the initial rate limit of every Stream in bytes per
-	// second; 0 means unlimited. See Stream.SetRateLimit.
+	// second; 0 means unlimited. See Stream.SetRateLimit. For DialSession
+	// it is the session's total, which each of its N channels gets a
+	// share of (RateLimit/N), as Session.SetRateLimit does.
 	RateLimit int64
 
 	// Raw skips the hello, to talk to QEMU itself, and tells TLS that the
