@@ -95,7 +95,7 @@ func (c *Creds) Reload() error {
 }
 
 // changed reports whether the files the current material came from
-// differ on disk (size, modification time, presence).
+// differ on disk (size, modification time, presence, inode).
 func (c *Creds) changed() bool {
 	switch c.kind {
 	case X509:

@@ -12,6 +12,8 @@ type stamp struct {
 	exists  bool
 	size    int64
 	modTime time.Time
+	dev     uint64 // device and inode: a file replaced by rename is a
+	ino     uint64 // change even with the same size and time
 }
 
 type stamps []stamp
@@ -29,6 +31,7 @@ func (s *stamps) add(path string, f *os.File) {
 	}
 	if err == nil {
 		st.exists, st.size, st.modTime = true, fi.Size(), fi.ModTime()
+		st.dev, st.ino = fileID(fi)
 	}
 	*s = append(*s, st)
 }
@@ -42,13 +45,20 @@ func (s stamps) changed() bool {
 		if err == nil && (fi.Size() != st.size || !fi.ModTime().Equal(st.modTime)) {
 			return true
 		}
+		if err == nil {
+			if dev, ino := fileID(fi); dev != st.dev || ino != st.ino {
+				return true
+			}
+		}
 	}
 	return false
 }
 
 // Watch polls the files of every credentials object in the registry every
 // interval (0 means one second) and reloads an object when one of its
-// files changed size, modification time or presence. A failed reload keeps
+// files changed size, modification time, presence or (on Unix) inode, so
+// that a file replaced by rename is noticed even when the size and the
+// coarse timestamp are unchanged. A failed reload keeps
 // the old material; it is reported through r.Logf and retried only after
 // the files change again. Watch blocks until ctx ends and returns
 // ctx.Err(). It adds no dependency: it polls with os.Stat.

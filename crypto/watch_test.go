@@ -3,6 +3,7 @@ package crypto_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -99,4 +100,46 @@ func TestWatchPSK(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitKey(k3)
+}
+
+// TestWatchSameSizeAndTime: a keys.psk replaced by rename with a file of
+// the same size and the same modification time (two writes within one
+// timestamp tick of a coarse clock, simulated with Chtimes) is still
+// reloaded.
+func TestWatchSameSizeAndTime(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "keys.psk")
+	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	k1, k2 := testpki.NewPSK(), testpki.NewPSK()
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	r := crypto.NewRegistry()
+	if err := r.AddObject("tls-creds-psk,id=p,endpoint=server,dir=" + dir); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.Creds("p")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Watch(ctx, 5*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if k, err := c.PSKKey("qemu"); err == nil && bytes.Equal(k, k2) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not reload a keys.psk replaced with one of the same size and modification time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
