@@ -196,6 +196,10 @@ func (c *Config) tlsParams(addr *uri.Address) (uri.TLS, error) {
 	if t.Creds == "" && (t.Hostname != "" || t.Authz != "") {
 		return t, fmt.Errorf("migration: tls-hostname and tls-authz need tls-creds")
 	}
+	if t.Creds != "" && addr.Transport == uri.File {
+		// As the URI's own tls-* options on file: are refused.
+		return t, fmt.Errorf("migration: tls-creds %q: file: has no peer to run TLS with", t.Creds)
+	}
 	return t, nil
 }
 

@@ -122,6 +122,9 @@ func TestConfigErrors(t *testing.T) {
 		{"main with index", sock, &Config{Index: 1, Channels: 2}, "main channel, and only it"},
 		{"negative rate", sock, &Config{RateLimit: -1}, "RateLimit"},
 		{"dial-back over exec", "exec:cat", &Config{DialBack: true}, "DialBack needs"},
+		// The URI refuses tls-* options on file: (no peer); Config.TLSCreds,
+		// which applies to every channel, must not slip TLS onto one.
+		{"tls on file", "file:" + filepath.Join(t.TempDir(), "vm.state"), &Config{Registry: reg, TLSCreds: "tls0", TLSHostname: "h"}, "file: has no peer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			task := Connect(context.Background(), mustParse(t, tc.addr), tc.cfg)
@@ -140,6 +143,9 @@ func TestConfigErrors(t *testing.T) {
 	// The destination refuses a conflict at Listen, and its authz must exist.
 	if _, err := Listen(context.Background(), mustParse(t, sock+",tls-creds=a"), &Config{TLSCreds: "b"}); err == nil {
 		t.Fatal("Listen accepted conflicting tls-creds")
+	}
+	if _, err := Listen(context.Background(), mustParse(t, "file:/nonexistent"), &Config{Registry: reg, TLSCreds: "srv"}); err == nil || !strings.Contains(err.Error(), "file: has no peer") {
+		t.Fatalf("Listen with TLS on file: %v", err)
 	}
 	ln, err := Listen(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")+",tls-creds=srv,tls-authz=nobody"), &Config{Registry: reg})
 	if err != nil {
