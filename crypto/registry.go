@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -41,8 +42,17 @@ func (r *Registry) Add(obj Object) error {
 	if obj == nil {
 		return fmt.Errorf("crypto: registry: nil object")
 	}
-	switch obj.(type) {
-	case *Creds, Authz:
+	switch o := obj.(type) {
+	case *Creds:
+		if o == nil {
+			return fmt.Errorf("crypto: registry: nil object (%T)", obj)
+		}
+	case Authz:
+		// A nil pointer in the interface would panic in ID or, worse,
+		// in IsAllowed during a handshake.
+		if v := reflect.ValueOf(o); v.Kind() == reflect.Pointer && v.IsNil() {
+			return fmt.Errorf("crypto: registry: nil object (%T)", obj)
+		}
 	default:
 		return fmt.Errorf("crypto: registry: %T is neither credentials nor authz", obj)
 	}
