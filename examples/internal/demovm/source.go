@@ -71,10 +71,12 @@ the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
 	sum, err := RunSource(ctx, &o, stderr)
+	if sum != nil { // also on a checksum mismatch, as migrate-dest
+		sum.Write(stdout, o.JSON)
+	}
 	if err != nil {
 		return cli.Fail(stderr, name, err)
 	}
-	sum.Write(stdout, o.JSON)
 	if sum.ChecksumStatus != "verified" {
 		return 1
 	}

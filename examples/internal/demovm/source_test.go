@@ -2,7 +2,9 @@ package demovm
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,78 @@ func TestSourceMaxBandwidthIsTotal(t *testing.T) {
 	dst.Close()
 	if total != int64(o.MaxBandwidth) {
 		t.Fatalf("the channels' limits add up to %d B/s, want --max-bandwidth %d B/s", total, int64(o.MaxBandwidth))
+	}
+}
+
+// TestSourceJSONOnMismatch: when the destination reports a different
+// checksum, migrate-source --json still prints its summary as one JSON
+// object (status MISMATCH), as migrate-dest does, and exits 1 with a
+// one-line error.
+func TestSourceJSONOnMismatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, err := uri.Parse("unix:" + filepath.Join(t.TempDir(), "mig.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := migration.Listen(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := migration.NewServer(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	// A destination that takes everything and then disagrees.
+	destErr := make(chan error, 1)
+	go func() {
+		sess, err := srv.AcceptSession(ctx)
+		if err != nil {
+			destErr <- err
+			return
+		}
+		defer sess.Close()
+		dec := NewDecoder(sess)
+		size, err := dec.ReadHeader(0)
+		if err != nil {
+			destErr <- err
+			return
+		}
+		ram := make([]byte, size)
+		rp := sess.ReturnPath()
+		for {
+			rec, err := dec.Next(ram)
+			if err != nil {
+				destErr <- err
+				return
+			}
+			switch rec.Type {
+			case RecEnd:
+				rp.PutBE32(AckMagic)
+				rp.PutByte(AckResumed)
+				rp.Flush()
+			case RecSum:
+				rp.PutBE32(AckMagic)
+				rp.PutByte(AckVerdict)
+				rp.PutByte(0)
+				rp.PutBuffer(make([]byte, 32))
+				destErr <- rp.Flush()
+				dec.Next(ram) // until the source closes
+				return
+			}
+		}
+	}()
+	var stdout, stderr strings.Builder
+	code := SourceMain([]string{"--to", ln.Addr().String(), "--ram-size", "1M", "--dirty-rate", "0", "--json"}, &stdout, &stderr)
+	if err := <-destErr; err != nil {
+		t.Fatalf("destination: %v", err)
+	}
+	var sum Summary
+	if code != 1 || json.Unmarshal([]byte(stdout.String()), &sum) != nil || sum.ChecksumStatus != "MISMATCH" {
+		t.Fatalf("exit %d, stdout %q; want 1 and one JSON summary with checksum_status MISMATCH", code, stdout.String())
+	}
+	if se := strings.TrimSpace(stderr.String()); !strings.Contains(se, "does not match") {
+		t.Fatalf("stderr %q lacks the mismatch", se)
 	}
 }
