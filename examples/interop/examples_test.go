@@ -121,6 +121,9 @@ func TestExamplesWrongCA(t *testing.T) {
 	if code := dest.wait(t); code == 0 {
 		t.Fatalf("migrate-dest exit 0 after SIGTERM without a migration")
 	}
+	if !strings.Contains(dest.Stderr(), "migrate-dest: interrupted by a signal") {
+		t.Fatalf("migrate-dest's error after SIGTERM does not say so: %q", dest.Stderr())
+	}
 	t.Logf("source: %s", strings.TrimSpace(src.Stderr()))
 	t.Logf("dest: %s", strings.TrimSpace(dest.Stderr()))
 }

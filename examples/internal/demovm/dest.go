@@ -70,6 +70,9 @@ With tcp:HOST:0 it listens on a free port and prints it
 		sum.Write(stdout, o.JSON)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted by a signal: %w", err)
+		}
 		return cli.Fail(stderr, name, err)
 	}
 	return 0

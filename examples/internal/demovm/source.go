@@ -75,6 +75,9 @@ the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
 		sum.Write(stdout, o.JSON)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted by a signal: %w", err)
+		}
 		return cli.Fail(stderr, name, err)
 	}
 	if sum.ChecksumStatus != "verified" {
