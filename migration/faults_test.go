@@ -521,3 +521,40 @@ func TestCancelEachPhase(t *testing.T) {
 }
 
 var _ = bytes.Equal
+
+// TestRefusalCarriesNoSession: a refused request learns a status code
+// only; in particular not the session the destination expects, which the
+// peer could otherwise simply announce on its next try.
+func TestRefusalCarriesNoSession(t *testing.T) {
+	ctx := testCtx(t)
+	want := SessionID{0xaa, 0xaa}
+	ln, err := Listen(ctx, mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")), &Config{SessionID: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	task := ln.AcceptTask(ctx)
+	c := rawDial(t, ln)
+	req, _ := (&Hello{Version: HelloVersion, Source: true, Session: SessionID{0xbb}, Channels: 1}).MarshalBinary()
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, HelloSize)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	var reply Hello
+	if err := reply.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if reply.Status != StatusMismatch || !reply.Session.IsZero() {
+		t.Fatalf("refusal %+v; want status mismatch and no session", reply)
+	}
+	if bytes.Contains(b, want[:2]) {
+		t.Fatalf("refusal carries the expected session: %x", b)
+	}
+	if _, err := task.Wait(ctx); err == nil {
+		t.Fatal("destination accepted a channel of another session")
+	}
+}

@@ -344,9 +344,11 @@ func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, pl
 			err = fmt.Errorf("migration: refused channel: %s", reply.Status)
 		}
 		if !peer.OneWay && !peer.Reply {
-			// The refusal carries only our own values and a code.
+			// The refusal carries a code and our role only: not the
+			// peer's values, and not the session this side expects,
+			// which the peer could then simply announce.
 			reply.Role, reply.Index, reply.Channels, reply.Capabilities = local.Role, 0, 0, 0
-			reply.Session = local.Session
+			reply.Session = SessionID{}
 			_ = write(&reply)
 		}
 		return nil, err
