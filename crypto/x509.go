@@ -71,7 +71,7 @@ type x509Material struct {
 	cas    []*x509.Certificate
 	cert   *tls.Certificate // nil for a client without a certificate
 	leaf   *x509.Certificate
-	crl    *x509.RevocationList
+	crls   []*x509.RevocationList // every CRL of ca-crl.pem
 	stamps stamps
 }
 
@@ -328,25 +328,37 @@ func loadLeaf(o *X509Options, m *x509Material, certName, keyName string, want x5
 }
 
 func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) error {
-	blk, _ := pem.Decode(data)
-	if blk == nil || blk.Type != "X509 CRL" {
-		return errors.New("no X509 CRL PEM block")
-	}
-	crl, err := x509.ParseRevocationList(blk.Bytes)
-	if err != nil {
-		return err
-	}
-	signed := false
-	for _, ca := range m.cas {
-		if crl.CheckSignatureFrom(ca) == nil {
-			signed = true
+	// ca-crl.pem may hold one CRL per CA of ca-cert.pem, as GnuTLS's
+	// gnutls_certificate_set_x509_crl_file reads it: load every one.
+	rest := data
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
 			break
 		}
+		if blk.Type != "X509 CRL" {
+			continue
+		}
+		crl, err := x509.ParseRevocationList(blk.Bytes)
+		if err != nil {
+			return fmt.Errorf("CRL %d: %w", len(m.crls)+1, err)
+		}
+		signed := false
+		for _, ca := range m.cas {
+			if crl.CheckSignatureFrom(ca) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return fmt.Errorf("CRL %d is not signed by a certificate in %s", len(m.crls)+1, CACertFile)
+		}
+		m.crls = append(m.crls, crl)
 	}
-	if !signed {
-		return errors.New("CRL is not signed by a certificate in " + CACertFile)
+	if len(m.crls) == 0 {
+		return errors.New("no X509 CRL PEM block")
 	}
-	m.crl = crl
 	return nil
 }
 
@@ -381,13 +393,33 @@ func (m *x509Material) verifyPeer(id string, certs []*x509.Certificate, usage x5
 		inter.AddCert(c)
 	}
 	opts := x509.VerifyOptions{Roots: m.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}, DNSName: hostname}
-	if _, err := leaf.Verify(opts); err != nil {
+	chains, err := leaf.Verify(opts)
+	if err != nil {
 		return fmt.Errorf("certificate %q: %w", CertDN(leaf), err)
 	}
-	if m.crl != nil {
-		for _, r := range m.crl.RevokedCertificateEntries {
-			if r.SerialNumber != nil && r.SerialNumber.Cmp(leaf.SerialNumber) == 0 && bytes.Equal(m.crl.RawIssuer, leaf.RawIssuer) {
-				return fmt.Errorf("certificate %q (serial %s) is revoked by %s", CertDN(leaf), leaf.SerialNumber, CACRLFile)
+	// Every certificate below the root of every chain, the leaf and any
+	// intermediate, is checked against every CRL.
+	for _, chain := range chains {
+		for i := 0; i+1 < len(chain); i++ {
+			if crl := m.revokedBy(chain[i], chain[i+1]); crl != nil {
+				return fmt.Errorf("certificate %q (serial %s) is revoked by %s", CertDN(chain[i]), chain[i].SerialNumber, CACRLFile)
+			}
+		}
+	}
+	return nil
+}
+
+// revokedBy returns the CRL that lists c, issued by issuer, or nil. A CRL
+// applies to c when it names c's issuer or is signed by it.
+func (m *x509Material) revokedBy(c, issuer *x509.Certificate) *x509.RevocationList {
+	for _, crl := range m.crls {
+		applies := bytes.Equal(crl.RawIssuer, c.RawIssuer)
+		for _, r := range crl.RevokedCertificateEntries {
+			if r.SerialNumber == nil || r.SerialNumber.Cmp(c.SerialNumber) != 0 {
+				continue
+			}
+			if applies || crl.CheckSignatureFrom(issuer) == nil {
+				return crl
 			}
 		}
 	}
