@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 // TLS with a throwaway CA, both summaries verified, the temporary directory
 // removed.
 func TestDemo(t *testing.T) {
+	// A temporary directory of its own: another demo running on the
+	// machine (a CI clone, a parallel go test) must not count as ours.
+	t.Setenv("TMPDIR", t.TempDir())
 	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "livemig-demo*"))
 	var stdout, stderr strings.Builder
 	code := run([]string{"--ram-size", "32M", "--dirty-rate", "20000", "--channels", "2", "--timeout", "2m"}, &stdout, &stderr)
