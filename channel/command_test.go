@@ -102,12 +102,16 @@ func TestCommandFailures(t *testing.T) {
 		{
 			// QEMU's exec: channel aborts with SIGTERM: a child that does not
 			// exit when its input closes gets it after the grace period.
-			name: "ignores stdin EOF", cmdline: "echo waiting >&2; sleep 30", grace: 50 * time.Millisecond,
+			// The grace is also how long the child has to die of SIGTERM
+			// before SIGKILL: 1 s here and 500 ms below (a busy loop), not
+			// 50 ms, so that a loaded machine's scheduling delay does not
+			// turn the SIGTERM into a SIGKILL.
+			name: "ignores stdin EOF", cmdline: "echo waiting >&2; sleep 30", grace: time.Second,
 			want: "did not exit after its input closed and was killed by SIGTERM; stderr: waiting", wantCode: -1,
 			wantStderr: "waiting\n", killed: true,
 		},
 		{
-			name: "exits 4 on SIGTERM", cmdline: "trap 'exit 4' TERM; echo trapped >&2; while :; do :; done", grace: 50 * time.Millisecond,
+			name: "exits 4 on SIGTERM", cmdline: "trap 'exit 4' TERM; echo trapped >&2; while :; do :; done", grace: 500 * time.Millisecond,
 			want: "did not exit after its input closed; after SIGTERM it exited with status 4; stderr: trapped", wantCode: 4,
 			wantStderr: "trapped\n", killed: true,
 		},
