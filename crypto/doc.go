@@ -26,7 +26,9 @@
 // The directory layout is QEMU's: ca-cert.pem, server-cert.pem and
 // server-key.pem (server), client-cert.pem and client-key.pem (client;
 // optional, needed when the server verifies peers), and an optional
-// ca-crl.pem honoured by the server: a revoked client is refused. Private
+// ca-crl.pem honoured by the server: it may hold one CRL per CA, as
+// GnuTLS reads it, and a client whose certificate, or any intermediate
+// of its chain, one of them lists is refused. Private
 // keys may be PKCS#1, PKCS#8 or SEC 1 (EC) PEM; encrypted keys are refused.
 //
 // Loading checks what QEMU's sanity checks check (crypto/tlscredsx509.c),
@@ -41,8 +43,8 @@
 //     usage extension, keyCertSign; the leaf is in its validity window, is
 //     not a CA, has digitalSignature when it has a key usage extension, has
 //     serverAuth (server) or clientAuth (client) when it has an extended
-//     key usage extension, and chains to ca-cert.pem; a CRL is signed by
-//     the CA.
+//     key usage extension, and chains to ca-cert.pem; each CRL is signed
+//     by a CA of ca-cert.pem.
 //
 // # Trust and the interop traps
 //
