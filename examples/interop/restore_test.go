@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,11 +22,24 @@ func startTLSDest(t *testing.T, serverDir string, memSize int64) (*qemutest.VM, 
 	if err := dst.QMP.SetParameters(ctx, map[string]any{"tls-creds": "tls0"}); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	if err := dst.QMP.MigrateIncoming(ctx, "tcp:127.0.0.1:"+port); err != nil {
+	// Port 0, then the port QEMU bound: a port found free beforehand may
+	// be taken by another process (a parallel test run) before QEMU binds.
+	if err := dst.QMP.MigrateIncoming(ctx, "tcp:127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	return dst, port
+	ret, err := dst.QMP.Execute(ctx, "query-migrate", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		SocketAddress []struct {
+			Port string `json:"port"`
+		} `json:"socket-address"`
+	}
+	if err := json.Unmarshal(ret, &info); err != nil || len(info.SocketAddress) == 0 || info.SocketAddress[0].Port == "" {
+		t.Fatalf("query-migrate on the destination: %s (%v), want its socket-address", ret, err)
+	}
+	return dst, info.SocketAddress[0].Port
 }
 
 // TestSavedStreamIntoQEMUOverTLS: a QEMU stream saved to a file is sent by
