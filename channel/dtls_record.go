@@ -275,8 +275,10 @@ func (d *deadline) wait() chan struct{} {
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
+	// Forget a timer that will now never fire, or a later set would wait
+	// for it to close cancel. One that already fired closes cancel itself.
+	if d.timer != nil && d.timer.Stop() {
+		d.timer = nil
 	}
 }
 
