@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livemig/livemig/channel"
@@ -110,13 +111,20 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		p := s.ln.destPlan(s.place)
-		p.open = func(context.Context) (channel.Channel, error) { return ch, nil }
+		// Once the task has taken ch in its connect phase, it closes it on
+		// failure; a task that fails before (in resolve) leaves it to us.
+		var taken atomic.Bool
+		p.open = func(context.Context) (channel.Channel, error) { taken.Store(true); return ch, nil }
 		p.onReady = s.arrived
 		t := p.start(s.ctx)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if _, err := t.Wait(context.Background()); err != nil && s.ctx.Err() == nil {
+			_, err := t.Wait(context.Background())
+			if err != nil && !taken.Load() {
+				ch.Close()
+			}
+			if err != nil && s.ctx.Err() == nil {
 				s.cfg.logf("migration: channel from %s: %v", ch.Name(), err)
 			}
 		}()

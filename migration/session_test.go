@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -533,4 +534,22 @@ func TestSessionBuffersOnDemand(t *testing.T) {
 		t.Fatalf("setting up two %d-channel sessions allocated %d MiB", n, d>>20)
 	}
 	sessionTransfer(t, src, dst, randomData(3*n*StripeSize/2, 9))
+}
+
+// TestServerClosesChannelFailingResolve: a channel the Server accepted is
+// closed when its task fails before the connect phase (here: the
+// tls-authz object is missing from the registry), not left open.
+func TestServerClosesChannelFailingResolve(t *testing.T) {
+	_, dstCfg := registries(t, "anon")
+	dstCfg.TLSAuthz = "nobody" // not in the registry: every task fails in resolve
+	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), dstCfg)
+	c, err := net.Dial("unix", srv.Addr().Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read from the refused connection: %d, %v; want it closed", n, err)
+	}
 }
