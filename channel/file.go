@@ -283,7 +283,14 @@ func FromFile(f *os.File) (Channel, error) {
 			if err != nil {
 				return nil, opError("open", "fd "+f.Name(), err)
 			}
-			return NewSocket(c)
+			// Not "return NewSocket(c)": a failure would put a nil
+			// *Socket in the Channel.
+			s, err := NewSocket(c)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			return s, nil
 		}
 		c, err := net.FileConn(f)
 		f.Close()
