@@ -216,7 +216,7 @@ func (sp *Spec) Build() (Object, error) {
 		if _, ok := sp.Props["passwordid"]; ok {
 			return nil, fail("passwordid", errors.New("encrypted private keys are not supported; decrypt the key into a 0600 file"))
 		}
-		return NewX509Creds(o)
+		return creds(NewX509Creds(o))
 	case PSK:
 		o := PSKOptions{ID: id, Dir: sp.Props["dir"], Endpoint: ep, Username: sp.Props["username"], Priority: sp.Props["priority"]}
 		if o.Dir == "" {
@@ -225,7 +225,7 @@ func (sp *Spec) Build() (Object, error) {
 		if _, ok := sp.Props["username"]; ok && ep == Server {
 			return nil, fail("username", errors.New("only a client has a username; a server accepts every user in keys.psk"))
 		}
-		return NewPSKCreds(o)
+		return creds(NewPSKCreds(o))
 	case Anon:
 		if v, ok := sp.Props["verify-peer"]; ok {
 			b, err := parseBool(v)
@@ -236,9 +236,18 @@ func (sp *Spec) Build() (Object, error) {
 				return nil, fail("verify-peer", errors.New("anonymous credentials cannot verify a peer"))
 			}
 		}
-		return NewAnonCreds(id, ep)
+		return creds(NewAnonCreds(id, ep))
 	}
 	return nil, fail("", errors.New("unreachable"))
+}
+
+// creds returns c as an Object, and a nil Object (not a nil *Creds in the
+// interface) when err is set.
+func creds(c *Creds, err error) (Object, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (sp *Spec) buildList(fail func(string, error) error) (Object, error) {

@@ -26,3 +26,21 @@ func TestRegistryAddTypedNil(t *testing.T) {
 		}
 	}
 }
+
+// TestParseObjectFailureIsNil: a credentials object that fails to load is
+// returned as a nil Object, not as a nil *Creds inside the interface.
+func TestParseObjectFailureIsNil(t *testing.T) {
+	dir := t.TempDir() // empty: nothing to load
+	for _, spec := range []string{
+		"tls-creds-x509,id=x0,endpoint=server,dir=" + dir,
+		"tls-creds-psk,id=p0,endpoint=server,dir=" + dir,
+	} {
+		obj, err := crypto.ParseObject(spec)
+		if err == nil {
+			t.Fatalf("ParseObject(%q) loaded an empty directory", spec)
+		}
+		if obj != nil {
+			t.Errorf("ParseObject(%q) = %#v (%T), %v; want a nil Object with the error", spec, obj, obj, err)
+		}
+	}
+}
