@@ -258,7 +258,11 @@ func (l *vsockListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "vsock", Addr: l.addr, Err: cause(err)}
 	}
-	return newVsockConn(nfd)
+	c, err := newVsockConn(nfd)
+	if err != nil {
+		return nil, err // not a nil *vsockConn inside the net.Conn
+	}
+	return c, nil
 }
 
 func (l *vsockListener) Close() error {
