@@ -49,7 +49,11 @@ type Config struct {
 	TLSHostname string
 	TLSAuthz    string
 
-	// ConnectTimeout bounds the connect phase; 0 means DefaultConnectTimeout.
+	// ConnectTimeout bounds the connect phase of Connect and Dial (also
+	// when, with DialBack, the source waits for the destination to dial)
+	// and of a destination that dials back; 0 means DefaultConnectTimeout.
+	// A destination waiting in AcceptTask for its source waits until its
+	// context ends, as QEMU's -incoming does.
 	ConnectTimeout time.Duration
 	// HandshakeTimeout bounds the tls-handshake phase; 0 means
 	// DefaultHandshakeTimeout.

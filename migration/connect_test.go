@@ -137,3 +137,30 @@ func TestCapabilities(t *testing.T) {
 		t.Fatalf("destination saw %s", dst.Peer().Capabilities)
 	}
 }
+
+// TestAcceptOutwaitsConnectTimeout: a destination waiting for its source is
+// not bounded by ConnectTimeout (QEMU's -incoming waits too), only by its
+// context; the source that arrives later still migrates.
+func TestAcceptOutwaitsConnectTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	ln, err := Listen(ctx, mustParse(t, "unix:"+filepath.Join(t.TempDir(), "late")), &Config{ConnectTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	at := ln.AcceptTask(ctx)
+	select {
+	case <-at.Done():
+		t.Fatalf("accept task ended before any source dialed: %v", at.Err())
+	case <-time.After(500 * time.Millisecond): // ten ConnectTimeouts
+	}
+	src, err := Dial(ctx, ln.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := at.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, src, dst, 1)
+}

@@ -140,7 +140,13 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	}
 
 	t.setPhase(PhaseConnect)
-	cctx, ccancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout, &timeoutError{"connect"})
+	// Connect (dialing, or a dial-back source waiting for its destination)
+	// is bounded by ConnectTimeout; a destination waiting for its source is
+	// bounded only by ctx, as QEMU's -incoming waits.
+	cctx, ccancel := context.WithCancel(ctx)
+	if p.dial || p.source {
+		cctx, ccancel = context.WithTimeoutCause(ctx, cfg.ConnectTimeout, &timeoutError{"connect"})
+	}
 	ch, err := p.open(cctx)
 	ccancel()
 	if err != nil {
