@@ -156,10 +156,13 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		rate := float64(c.bytes.Load()-b0) / el.Seconds()
 		left := vm.DirtyCount()
 		c.dirty.Store(int64(left))
-		need := time.Duration(float64(left*PageSize) / rate * float64(time.Second))
+		// Compare in float seconds: a tiny rate must not overflow a Duration
+		// (which would turn negative and look converged).
+		needSec := float64(left*PageSize) / rate
+		need := time.Duration(min(needSec, 1e6) * float64(time.Second))
 		prog.event("pass %d: %d pages in %v at %s/s; %d dirty pages left, %v to send them (limit %v)",
 			pass, n, el.Round(time.Millisecond), cli.FormatBytes(rate), left, need.Round(time.Millisecond), o.DowntimeLimit)
-		if need <= o.DowntimeLimit {
+		if needSec <= o.DowntimeLimit.Seconds() {
 			converged = true
 			break
 		}
