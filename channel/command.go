@@ -30,7 +30,9 @@ const DefaultGracePeriod = 3 * time.Second
 // Close closes stdin and stdout and waits for the child. A child that has
 // not exited after the grace period ([DefaultGracePeriod], see
 // [Command.SetGracePeriod]) gets SIGTERM, and SIGKILL one more grace
-// period later; each goes to the child's whole process group. Close returns
+// period later; each goes to the child's whole process group. Background
+// jobs still in that group after the shell exits get the same treatment,
+// so none outlives Close. Close returns
 // nil if the child exited with status 0 (or died of SIGPIPE writing to the
 // stdout that Close had closed), else an *[ExitError].
 //
@@ -209,7 +211,39 @@ func (c *Command) close() error {
 			<-c.exited
 		}
 	}
-	return c.exitError(killed)
+	err := c.exitError(killed)
+	c.endGroup(grace)
+	return err
+}
+
+// endGroup ends the rest of the child's process group once the shell has
+// been reaped: background jobs that outlive it (and hold none of its
+// pipes, so the shell was not held up) get one more grace period, then
+// SIGTERM, then SIGKILL, like the shell itself. They are not our children
+// (init reaps them), so endGroup polls for the group to hold no live
+// process (see groupAlive).
+func (c *Command) endGroup(grace time.Duration) {
+	pgid := c.cmd.Process.Pid
+	gone := func(d time.Duration) bool {
+		deadline := time.Now().Add(d)
+		for {
+			if !groupAlive(pgid) {
+				return true
+			}
+			if !time.Now().Before(deadline) {
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if gone(0) || gone(grace) {
+		return
+	}
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	if gone(grace) {
+		return
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // exitError turns the result of waiting for the child into Close's error.

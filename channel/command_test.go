@@ -279,3 +279,51 @@ func TestCommandWriteSaysWhy(t *testing.T) {
 		t.Errorf("message:\n got %q\nwant %q...", err, want)
 	}
 }
+
+// TestCommandKillsLeftoverJobs: a shell that exits at once but leaves a
+// background job running (one that ignores its input closing and holds
+// none of its pipes) does not leave it behind: Close ends the rest of the
+// process group too. Members that are only zombies waiting for init to
+// reap them do not count (a container's init may reap slowly).
+func TestCommandKillsLeftoverJobs(t *testing.T) {
+	c := startCommand(t, "sleep 30 >/dev/null 2>&1 & echo started >&2")
+	c.SetGracePeriod(50 * time.Millisecond)
+	waitForStderr(t, c, "started")
+	pgid := c.Pid()
+	if live := liveInGroup(t, pgid); live == "" {
+		t.Fatalf("process group %d has no live member before Close", pgid)
+	}
+	if err := c.Close(); err != nil {
+		t.Logf("Close = %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		live := liveInGroup(t, pgid)
+		if live == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			t.Fatalf("a background job of the shell outlived Close: in process group %d:\n%s", pgid, live)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// liveInGroup lists, as ps prints them, the processes of group pgid that
+// are not zombies.
+func liveInGroup(t *testing.T, pgid int) string {
+	t.Helper()
+	out, err := exec.Command("ps", "-eo", "pgid=,stat=,pid=,args=").Output()
+	if err != nil {
+		t.Fatalf("ps: %v", err)
+	}
+	var live []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == strconv.Itoa(pgid) && !strings.HasPrefix(f[1], "Z") {
+			live = append(live, line)
+		}
+	}
+	return strings.Join(live, "\n")
+}
