@@ -190,7 +190,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		return nil, fmt.Errorf("final pass: %w", err)
 	}
 	rp := sess.ReturnPath()
-	if _, _, err := readAck(rp, AckResumed); err != nil {
+	if _, _, err := readAckWithin(sess, rp, AckResumed); err != nil {
 		return nil, err
 	}
 	downtime := time.Since(stopped)
@@ -201,7 +201,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	if err := s.flush(); err != nil {
 		return nil, fmt.Errorf("sending the checksum: %w", err)
 	}
-	ok, theirs, err := readAck(rp, AckVerdict)
+	ok, theirs, err := readAckWithin(sess, rp, AckVerdict)
 	if err != nil {
 		return nil, err
 	}
@@ -290,4 +290,19 @@ func (s *sender) sendDirty() {
 		s.c.pages.Add(1)
 		return s.err == nil
 	})
+}
+
+// AckTimeout bounds the wait for each reply of the destination: it has all
+// the pages by then, so a silent destination is a failed migration.
+const AckTimeout = 30 * time.Second
+
+// readAckWithin is readAck bounded by AckTimeout: when it passes, the
+// session is shut down, which unblocks the read.
+func readAckWithin(sess *migration.Session, rp io.Reader, kind byte) (bool, [32]byte, error) {
+	t := time.AfterFunc(AckTimeout, sess.Shutdown)
+	ok, sum, err := readAck(rp, kind)
+	if !t.Stop() { // fired: the session is shut down whatever readAck got
+		return false, sum, fmt.Errorf("no reply from the destination within %v", AckTimeout)
+	}
+	return ok, sum, err
 }
