@@ -150,9 +150,14 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	var downtime time.Duration
 	passes := 0
 	converged := false
+	idle := watchIdle(IdleTimeout, c.bytes.Load, sess.Shutdown)
+	defer idle.stop()
 	for {
 		rec, err := dec.Next(vm.RAM)
 		if err != nil {
+			if idle.stop() {
+				return nil, fmt.Errorf("no data from the source for %v: %w", IdleTimeout, err)
+			}
 			return nil, err
 		}
 		c.bytes.Store(dec.Offset())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,3 +158,40 @@ func TestVMDirtyTracking(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// TestIdleWatch: the watch fires once progress stands still for its limit,
+// and never while progress moves.
+func TestIdleWatch(t *testing.T) {
+	var n atomic.Int64
+	fired := make(chan struct{})
+	w := watchIdle(300*time.Millisecond, n.Load, func() { close(fired) })
+	stopMoving := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopMoving:
+				return
+			case <-time.After(5 * time.Millisecond):
+				n.Add(1)
+			}
+		}
+	}()
+	select {
+	case <-fired:
+		t.Fatal("fired while progress moved")
+	case <-time.After(600 * time.Millisecond):
+	}
+	close(stopMoving)
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not fire after progress stopped")
+	}
+	if !w.stop() {
+		t.Fatal("stop reports the watch did not fire")
+	}
+	w2 := watchIdle(time.Hour, n.Load, func() { t.Error("fired") })
+	if w2.stop() {
+		t.Fatal("a stopped watch reports it fired")
+	}
+}
