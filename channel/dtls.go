@@ -207,6 +207,12 @@ func (d *DTLS) Handshake(ctx context.Context) error {
 	d.handshaking.Store(true)
 	d.hsErr = d.handshakeLocked(ctx)
 	d.handshaking.Store(false)
+	if d.hsErr == nil && d.closed.Load() {
+		// Close ran while the handshake was finishing and only closed the
+		// inner channel: close pion's conn too, which ends its goroutines.
+		_ = d.dc.Close()
+		d.hsErr = &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
+	}
 	if d.hsErr != nil {
 		d.closeRaw()
 	}
