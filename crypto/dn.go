@@ -41,6 +41,15 @@ func CertDN(cert *x509.Certificate) string {
 	return FormatDN(rdns)
 }
 
+// crlIssuerDN returns the issuer DN of crl as FormatDN prints it.
+func crlIssuerDN(crl *x509.RevocationList) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(crl.RawIssuer, &rdns); err != nil || len(rest) != 0 {
+		return crl.Issuer.String()
+	}
+	return FormatDN(rdns)
+}
+
 // FormatDN prints a distinguished name as RFC 4514 and GnuTLS's
 // gnutls_x509_crt_get_dn2 do: RDNs from last to first joined by ",",
 // attributes of one RDN joined by "+" in their encoded order, GnuTLS's

@@ -43,8 +43,11 @@
 //     usage extension, keyCertSign; the leaf is in its validity window, is
 //     not a CA, has digitalSignature when it has a key usage extension, has
 //     serverAuth (server) or clientAuth (client) when it has an extended
-//     key usage extension, and chains to ca-cert.pem; each CRL is signed
-//     by a CA of ca-cert.pem.
+//     key usage extension, and chains to ca-cert.pem; each CRL of
+//     ca-crl.pem is signed by a CA of ca-cert.pem (checked with sanity
+//     checks off too), is not dated in the future (thisUpdate) and, when it
+//     has a nextUpdate, has not expired: an out-of-date CRL is refused at
+//     load time (check "validity") rather than silently trusted.
 //
 // # Trust and the interop traps
 //

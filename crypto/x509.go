@@ -258,8 +258,8 @@ func loadX509(o *X509Options) (*x509Material, error) {
 		case err != nil:
 			return nil, fail(CACRLFile, "read", err)
 		default:
-			if err := loadCRL(m, data, now, sanity); err != nil {
-				return nil, fail(CACRLFile, "parse", err)
+			if check, err := loadCRL(m, data, now, sanity); err != nil {
+				return nil, fail(CACRLFile, check, err)
 			}
 		}
 	}
@@ -327,7 +327,9 @@ func loadLeaf(o *X509Options, m *x509Material, certName, keyName string, want x5
 	return nil
 }
 
-func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) error {
+// loadCRL parses every CRL of data into m. On failure it returns the check
+// that failed ("parse" or "validity") and why.
+func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) (string, error) {
 	// ca-crl.pem may hold one CRL per CA of ca-cert.pem, as GnuTLS's
 	// gnutls_certificate_set_x509_crl_file reads it: load every one.
 	rest := data
@@ -340,9 +342,10 @@ func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) error {
 		if blk.Type != "X509 CRL" {
 			continue
 		}
+		n := len(m.crls) + 1
 		crl, err := x509.ParseRevocationList(blk.Bytes)
 		if err != nil {
-			return fmt.Errorf("CRL %d: %w", len(m.crls)+1, err)
+			return "parse", fmt.Errorf("CRL %d: %w", n, err)
 		}
 		signed := false
 		for _, ca := range m.cas {
@@ -352,12 +355,30 @@ func loadCRL(m *x509Material, data []byte, now time.Time, sanity bool) error {
 			}
 		}
 		if !signed {
-			return fmt.Errorf("CRL %d is not signed by a certificate in %s", len(m.crls)+1, CACertFile)
+			return "parse", fmt.Errorf("CRL %d is not signed by a certificate in %s", n, CACertFile)
+		}
+		if sanity {
+			if err := checkCRLValidity(crl, n, now); err != nil {
+				return "validity", err
+			}
 		}
 		m.crls = append(m.crls, crl)
 	}
 	if len(m.crls) == 0 {
-		return errors.New("no X509 CRL PEM block")
+		return "parse", errors.New("no X509 CRL PEM block")
+	}
+	return "", nil
+}
+
+// checkCRLValidity refuses a CRL issued in the future or whose next update,
+// when set, has passed: GnuTLS's verification flags such a CRL too.
+func checkCRLValidity(crl *x509.RevocationList, n int, now time.Time) error {
+	issuer := crlIssuerDN(crl)
+	if now.Before(crl.ThisUpdate) {
+		return fmt.Errorf("CRL %d (issuer %q) is not yet valid: this update %s", n, issuer, crl.ThisUpdate.UTC().Format(time.RFC3339))
+	}
+	if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
+		return fmt.Errorf("CRL %d (issuer %q) has expired: next update was due %s", n, issuer, crl.NextUpdate.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

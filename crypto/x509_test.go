@@ -322,3 +322,52 @@ func TestDNMatchesCerttool(t *testing.T) {
 		})
 	}
 }
+
+// TestCRLValidity refuses, with sanity checks on, a ca-crl.pem whose next
+// update has passed or whose this update is still ahead, naming the file and
+// the check; sanity-check=off loads it as before.
+func TestCRLValidity(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name string
+		o    testpki.CRLOptions
+		want string // in the error; "" means it loads
+	}{
+		{"current", testpki.CRLOptions{}, ""},
+		{"expired", testpki.CRLOptions{ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-time.Hour)}, "has expired"},
+		{"not yet valid", testpki.CRLOptions{ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(48 * time.Hour)}, "is not yet valid"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := testpki.Write(t.TempDir(), &testpki.Options{CRL: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			crl, err := p.CA.CRLPEMWith(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crlPath := filepath.Join(p.ServerDir, crypto.CACRLFile)
+			if err := testpki.WriteFileMode(crlPath, crl, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("NewX509Creds = %v, want success", err)
+				}
+				return
+			}
+			var ce *crypto.CheckError
+			if !errors.As(err, &ce) || ce.File != crlPath || ce.Check != "validity" || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewX509Creds = %v, want a validity CheckError on %s saying %q", err, crlPath, tc.want)
+			}
+			if _, err := crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server, SkipSanityCheck: true}); err != nil {
+				t.Fatalf("NewX509Creds with sanity-check=off = %v, want success", err)
+			}
+			if testing.Verbose() {
+				t.Log(ce)
+			}
+		})
+	}
+}

@@ -244,13 +244,37 @@ func (ca *CA) Revoke(leaf *Leaf) {
 	})
 }
 
-// CRLPEM returns a CRL signed by the CA listing every revoked leaf.
+// CRLPEM returns a CRL signed by the CA listing every revoked leaf, issued
+// a minute ago with its next update a day ahead.
 func (ca *CA) CRLPEM() ([]byte, error) {
+	return ca.CRLPEMWith(CRLOptions{})
+}
+
+// CRLOptions tunes CRLPEMWith. A zero time keeps CRLPEM's default.
+type CRLOptions struct {
+	// ThisUpdate is the CRL's issue date; default a minute ago. A future
+	// date is the not-yet-valid defect.
+	ThisUpdate time.Time
+	// NextUpdate is when the next CRL is due; default a day ahead. A past
+	// date is the expired defect.
+	NextUpdate time.Time
+}
+
+// CRLPEMWith returns a CRL signed by the CA listing every revoked leaf,
+// with the dates of o.
+func (ca *CA) CRLPEMWith(o CRLOptions) ([]byte, error) {
 	now := time.Now()
+	this, next := o.ThisUpdate, o.NextUpdate
+	if this.IsZero() {
+		this = now.Add(-time.Minute)
+	}
+	if next.IsZero() {
+		next = now.Add(24 * oneHour)
+	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(1),
-		ThisUpdate:                now.Add(-time.Minute),
-		NextUpdate:                now.Add(24 * oneHour),
+		ThisUpdate:                this,
+		NextUpdate:                next,
 		RevokedCertificateEntries: ca.revoked,
 	}, ca.Cert, ca.Key)
 	if err != nil {
