@@ -18,7 +18,8 @@
 // inside a value, as in QEMU. Unknown keys, a missing id, a repeated key and
 // a value QEMU would reject are errors that name the key. priority (a GnuTLS
 // priority string) is accepted so QEMU command lines parse, and otherwise
-// ignored: crypto/tls chooses its own cipher suites. endpoint defaults to
+// ignored: crypto/tls chooses its own cipher suites. A [Registry] with a
+// Logf says so once when such an object is added. endpoint defaults to
 // client and verify-peer to on, as in QEMU.
 //
 // # x509 directories

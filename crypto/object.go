@@ -236,7 +236,11 @@ func (sp *Spec) Build() (Object, error) {
 				return nil, fail("verify-peer", errors.New("anonymous credentials cannot verify a peer"))
 			}
 		}
-		return creds(NewAnonCreds(id, ep))
+		c, err := NewAnonCreds(id, ep)
+		if err == nil {
+			c.priority = sp.Props["priority"] // kept for Priority and the Registry's warning
+		}
+		return creds(c, err)
 	}
 	return nil, fail("", errors.New("unreachable"))
 }

@@ -9,7 +9,9 @@ import (
 // Registry holds credentials and authz objects by ID. It is safe for
 // concurrent use. Set Logf before calling Watch.
 type Registry struct {
-	// Logf, when set, receives Watch's reload reports. nil is silent.
+	// Logf, when set, receives Watch's reload reports and, once per
+	// credentials object added with a priority string, a warning that
+	// the priority is ignored. nil is silent.
 	Logf func(format string, args ...any)
 
 	mu      sync.RWMutex
@@ -61,14 +63,19 @@ func (r *Registry) Add(obj Object) error {
 		return fmt.Errorf("crypto: registry: object without id")
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.objects == nil {
 		r.objects = map[string]Object{}
 	}
 	if _, dup := r.objects[id]; dup {
+		r.mu.Unlock()
 		return fmt.Errorf("crypto: registry: duplicate id %q", id)
 	}
 	r.objects[id] = obj
+	r.mu.Unlock()
+	// Logged outside the lock: Logf may call back into r.
+	if c, ok := obj.(*Creds); ok && c.priority != "" {
+		r.logf("crypto: tls-creds %s: priority=%q is ignored: crypto/tls chooses its own cipher suites", id, c.priority)
+	}
 	return nil
 }
 

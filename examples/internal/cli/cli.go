@@ -91,7 +91,15 @@ func (o *Objects) Set(s string) error { *o = append(*o, s); return nil }
 
 // Registry loads every object into a new crypto.Registry.
 func (o Objects) Registry() (*crypto.Registry, error) {
+	return o.RegistryLog(nil)
+}
+
+// RegistryLog is Registry with logf as the Registry's Logf, set before the
+// objects are loaded so that it also receives their load-time warnings
+// (such as an ignored priority=). nil is silent.
+func (o Objects) RegistryLog(logf func(format string, args ...any)) (*crypto.Registry, error) {
 	r := crypto.NewRegistry()
+	r.Logf = logf
 	for _, spec := range o {
 		if err := r.AddObject(spec); err != nil {
 			return nil, fmt.Errorf("--object %s: %w", spec, err)

@@ -28,7 +28,8 @@ type DestOptions struct {
 	// (the port bound for tcp:HOST:0) before waiting for the source.
 	Listening func(addr string)
 	// Logf, if set, receives refused channels (a failed TLS handshake, a
-	// wrong hello); the destination goes on waiting for a good source.
+	// wrong hello); the destination goes on waiting for a good source. It
+	// also receives warnings, such as an ignored priority= of an --object.
 	Logf func(format string, args ...any)
 }
 
@@ -88,7 +89,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if err != nil {
 		return nil, fmt.Errorf("--incoming: %w", err)
 	}
-	reg, err := o.Objects.Registry()
+	reg, err := o.Objects.RegistryLog(o.Logf)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ type SourceOptions struct {
 	MaxBandwidth  cli.Size
 	DowntimeLimit time.Duration
 	JSON          bool
+	// Logf, if set, receives warnings, such as an ignored priority= of
+	// an --object. nil is silent.
+	Logf func(format string, args ...any)
 }
 
 // SourceMain is migrate-source's main: it returns the exit code.
@@ -68,6 +71,7 @@ the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
 	if fs.NArg() > 0 {
 		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
 	}
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, name+": "+format+"\n", args...) }
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
 	sum, err := RunSource(ctx, &o, stderr)
@@ -103,7 +107,7 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 	if err != nil {
 		return nil, fmt.Errorf("--to: %w", err)
 	}
-	reg, err := o.Objects.Registry()
+	reg, err := o.Objects.RegistryLog(o.Logf)
 	if err != nil {
 		return nil, err
 	}

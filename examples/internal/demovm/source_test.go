@@ -3,6 +3,8 @@ package demovm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +127,37 @@ func TestSourceJSONOnMismatch(t *testing.T) {
 	}
 	if se := strings.TrimSpace(stderr.String()); !strings.Contains(se, "does not match") {
 		t.Fatalf("stderr %q lacks the mismatch", se)
+	}
+}
+
+// TestMainsWarnIgnoredPriority: an --object with priority= is accepted, and
+// migrate-source and migrate-dest say on stderr, prefixed with their name,
+// that it is ignored. Both then fail on an unusable address.
+func TestMainsWarnIgnoredPriority(t *testing.T) {
+	bad := "unix:" + filepath.Join(t.TempDir(), "no", "such", "dir", "mig.sock")
+	obj := "tls-creds-anon,id=tls0,endpoint=%s,priority=NORMAL:+ANON-DH"
+	for _, tc := range []struct {
+		name string
+		main func([]string, io.Writer, io.Writer) int
+		args []string
+	}{
+		{"migrate-dest", DestMain, []string{"--incoming", bad, "--object", fmt.Sprintf(obj, "server")}},
+		{"migrate-source", SourceMain, []string{"--to", bad + ",tls-creds=tls0", "--object", fmt.Sprintf(obj, "client")}},
+	} {
+		var stdout, stderr strings.Builder
+		done := make(chan int, 1)
+		go func() { done <- tc.main(tc.args, &stdout, &stderr) }()
+		select {
+		case code := <-done:
+			if code == 0 {
+				t.Errorf("%s exited 0 on %s", tc.name, bad)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not give up on %s", tc.name, bad)
+		}
+		want := tc.name + `: crypto: tls-creds tls0: priority="NORMAL:+ANON-DH" is ignored: crypto/tls chooses its own cipher suites` + "\n"
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("%s stderr %q lacks %q", tc.name, stderr.String(), want)
+		}
 	}
 }

@@ -108,7 +108,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	reg, err := o.Objects.Registry()
+	reg, err := o.Objects.RegistryLog(o.Logf)
 	if err != nil {
 		return err
 	}
