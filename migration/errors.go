@@ -93,3 +93,9 @@ var ErrStreamShutdown = fmt.Errorf("migration: stream shut down: %w", net.ErrClo
 
 // ErrFrame reports a malformed stripe frame of a multi-channel Session.
 var ErrFrame = errors.New("migration: malformed stripe frame")
+
+// unprefixed is err's text without its leading "migration: ", for a log
+// line or message that already starts with the package prefix.
+func unprefixed(err error) string {
+	return strings.TrimPrefix(err.Error(), "migration: ")
+}

@@ -102,7 +102,7 @@ func (s *Server) acceptLoop() {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.cfg.logf("migration: accepting on %s: %v", s.ln.Addr(), err)
+			s.cfg.logf("migration: accepting on %s: %s", s.ln.Addr(), unprefixed(err))
 			select {
 			case <-s.ctx.Done():
 				return
@@ -125,7 +125,7 @@ func (s *Server) acceptLoop() {
 				ch.Close()
 			}
 			if err != nil && s.ctx.Err() == nil {
-				s.cfg.logf("migration: channel from %s: %v", ch.Name(), err)
+				s.cfg.logf("migration: channel from %s: %s", ch.Name(), unprefixed(err))
 			}
 		}()
 	}

@@ -560,7 +560,7 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 			case r.err == nil:
 				r.st.Close()
 			case first == nil && ctx.Err() == nil && errors.As(r.err, &pe) && pe.Phase >= PhaseTLSHandshake:
-				c.logf("migration: session %s: dropped a connection: %v", id, r.err)
+				c.logf("migration: session %s: dropped a connection: %s", id, unprefixed(r.err))
 				if err := start(); err != nil {
 					first = err
 					cancel()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -268,6 +269,10 @@ func TestDialBackStray(t *testing.T) {
 	if len(logs) != 1 || !strings.Contains(logs[0], "dropped a connection") || !strings.Contains(logs[0], "magic") {
 		t.Fatalf("source log: %q", logs)
 	}
+	// The package prefix once, not once per wrapping layer.
+	if n := strings.Count(logs[0], "migration:"); n != 1 {
+		t.Errorf("source log line has %d \"migration:\", want 1: %q", n, logs[0])
+	}
 }
 
 // swapEndpoints gives the source server credentials and the destination
@@ -351,9 +356,17 @@ func TestSessionRefusals(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	logMu.Lock()
 	joined := strings.Join(logs, "\n")
+	lines := slices.Clone(logs)
 	logMu.Unlock()
 	if !strings.Contains(joined, "unknown session "+id.String()) {
 		t.Errorf("server log does not name the unknown session:\n%s", joined)
+	}
+	// Each line carries the package prefix once, not once per wrapping
+	// layer ("migration: channel from X: migration: hello: ...").
+	for _, l := range lines {
+		if n := strings.Count(l, "migration:"); n != 1 || !strings.HasPrefix(l, "migration: ") {
+			t.Errorf("server log line has %d \"migration:\", want 1 at the start: %q", n, l)
+		}
 	}
 }
 
