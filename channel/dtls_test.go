@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,11 +45,7 @@ func secDTLSPair(t testing.TB, network string, cc, sc *crypto.Creds, sopts *chan
 	c = channel.NewDTLS(ci, cc, crypto.Client, nil)
 	s = channel.NewDTLS(si, sc, crypto.Server, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); serr = s.Handshake(ctx) }()
-	cerr = c.Handshake(ctx)
-	wg.Wait()
+	cerr, serr = secHandshakes(ctx, c, s)
 	return
 }
 

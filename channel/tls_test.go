@@ -28,7 +28,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,50 +38,17 @@ import (
 )
 
 // secSocketPair returns two connected Sockets over a real tcp or unix
-// socket.
+// socket, made by the package's own Listen and Dial (see channel_test.go).
 func secSocketPair(t testing.TB, network string) (client, server *channel.Socket) {
 	t.Helper()
-	var ln net.Listener
-	var err error
 	switch network {
 	case "tcp":
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return tcpPair("tcp", "127.0.0.1")(t)
 	case "unix":
-		ln, err = net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	default:
-		t.Fatalf("network %q", network)
+		return unixPair(t)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	cc, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	client, err = channel.NewSocket(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = channel.NewSocket(r.c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
+	t.Fatalf("network %q", network)
+	return nil, nil
 }
 
 // secCreds loads x509 credentials from a testpki directory.
@@ -111,12 +77,18 @@ func secTLSPair(t testing.TB, network string, cc, sc *crypto.Creds, copts, sopts
 	c = channel.NewTLS(ci, cc, crypto.Client, copts)
 	s = channel.NewTLS(si, sc, crypto.Server, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); serr = s.Handshake(ctx) }()
-	cerr = c.Handshake(ctx)
-	wg.Wait()
+	cerr, serr = secHandshakes(ctx, c, s)
 	return
+}
+
+// secHandshakes runs s's handshake in a goroutine and c's here, and
+// returns both results once both have ended.
+func secHandshakes(ctx context.Context, c, s interface{ Handshake(context.Context) error }) (cerr, serr error) {
+	done := make(chan struct{})
+	go func() { defer close(done); serr = s.Handshake(ctx) }()
+	cerr = c.Handshake(ctx)
+	<-done
+	return cerr, serr
 }
 
 // TestTLSSmoke: a handshake, data both ways, identities, close_notify EOF.
@@ -196,14 +168,12 @@ func secHandshakeBoth(t testing.TB, a, b interface{ Handshake(context.Context) e
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- b.Handshake(ctx) }()
-	if err := a.Handshake(ctx); err != nil {
-		<-errc
-		t.Fatalf("handshake: %v", err)
+	aerr, berr := secHandshakes(ctx, a, b)
+	if aerr != nil {
+		t.Fatalf("handshake: %v", aerr)
 	}
-	if err := <-errc; err != nil {
-		t.Fatalf("peer handshake: %v", err)
+	if berr != nil {
+		t.Fatalf("peer handshake: %v", berr)
 	}
 }
 
