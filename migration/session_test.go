@@ -78,6 +78,24 @@ func startServer(t testing.TB, dstAddr string, cfg *Config) *Server {
 	return srv
 }
 
+// sessionPair dials a session of srv and accepts it; both close when the
+// test ends.
+func sessionPair(t testing.TB, srv *Server, cfg *Config) (src, dst *Session) {
+	t.Helper()
+	ctx := testCtx(t)
+	src, err := DialSession(ctx, srv.Addr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	dst, err = srv.AcceptSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dst.Close() })
+	return src, dst
+}
+
 // TestSessionStripes migrates through sessions of 1 to 4 channels, each
 // with its own TLS, and checks the bytes come out in order.
 func TestSessionStripes(t *testing.T) {
@@ -117,17 +135,7 @@ func TestSessionStripes(t *testing.T) {
 // reverse direction while pages flow.
 func TestSessionReturnPath(t *testing.T) {
 	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "s"), nil)
-	ctx := testCtx(t)
-	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := srv.AcceptSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := sessionPair(t, srv, &Config{Channels: 2})
 	rp := dst.ReturnPath()
 	rp.PutBE16(2)
 	rp.PutBE16(4)
@@ -376,18 +384,8 @@ func TestSessionRateLimit(t *testing.T) {
 		t.Skip("takes a second")
 	}
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
-	ctx := testCtx(t)
 	const limit = 2 << 20
-	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2, RateLimit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := srv.AcceptSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := sessionPair(t, srv, &Config{Channels: 2, RateLimit: limit})
 	for i := range 2 {
 		if r := src.Stream(i).RateLimit(); r != limit/2 {
 			t.Fatalf("channel %d limit %d, want %d", i, r, limit/2)
@@ -406,17 +404,7 @@ func TestSessionRateLimit(t *testing.T) {
 // channel) and the source's Write fails too.
 func TestSessionBrokenChannel(t *testing.T) {
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
-	ctx := testCtx(t)
-	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := srv.AcceptSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := sessionPair(t, srv, &Config{Channels: 2})
 	data := randomData(StripeSize, 1)
 	if _, err := src.Write(data); err != nil {
 		t.Fatal(err)
@@ -526,21 +514,11 @@ func TestServerBoundsUnacceptedSessions(t *testing.T) {
 // session of idle channels must not cost (2N+1) x 256 KiB up front.
 func TestSessionBuffersOnDemand(t *testing.T) {
 	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), nil)
-	ctx := testCtx(t)
 	const n = 32
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	src, err := DialSession(ctx, srv.Addr(), &Config{Channels: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := srv.AcceptSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := sessionPair(t, srv, &Config{Channels: n})
 	runtime.ReadMemStats(&after)
 	// Each side would take (2n+1) x 256 KiB = 16.25 MiB eagerly.
 	if d := after.TotalAlloc - before.TotalAlloc; d > 12<<20 {
