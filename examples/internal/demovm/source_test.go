@@ -22,19 +22,7 @@ import (
 func TestSourceMaxBandwidthIsTotal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr, err := uri.Parse("unix:" + filepath.Join(t.TempDir(), "mig.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := migration.Listen(ctx, addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := migration.NewServer(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, ln := unixServer(t, ctx)
 	o := &SourceOptions{Channels: 2, MaxBandwidth: 100 << 20}
 	src, err := migration.DialSession(ctx, ln.Addr(), sessionConfig(o, crypto.NewRegistry()))
 	if err != nil {
@@ -64,19 +52,7 @@ func TestSourceMaxBandwidthIsTotal(t *testing.T) {
 func TestSourceJSONOnMismatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr, err := uri.Parse("unix:" + filepath.Join(t.TempDir(), "mig.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := migration.Listen(ctx, addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := migration.NewServer(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, ln := unixServer(t, ctx)
 	// A destination that takes everything and then disagrees.
 	destErr := make(chan error, 1)
 	go func() {
@@ -160,4 +136,25 @@ func TestMainsWarnIgnoredPriority(t *testing.T) {
 			t.Errorf("%s stderr %q lacks %q", tc.name, stderr.String(), want)
 		}
 	}
+}
+
+// unixServer listens on a unix socket in a temp dir and groups what it
+// accepts into sessions; the Server closes when the test ends.
+func unixServer(t testing.TB, ctx context.Context) (*migration.Server, *migration.Listener) {
+	t.Helper()
+	addr, err := uri.Parse("unix:" + filepath.Join(t.TempDir(), "mig.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := migration.Listen(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := migration.NewServer(ln)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, ln
 }
