@@ -133,12 +133,9 @@ func secRawTLS(b *testing.B, network string) secBenchWriter {
 	return w
 }
 
-func secChannelTLS(b *testing.B, network string) secBenchWriter {
-	s := secBenchCreds(b)
-	ci, si := secSocketPair(b, network)
-	c := channel.NewTLS(ci, s.cc, crypto.Client, localhost)
-	sv := channel.NewTLS(si, s.sc, crypto.Server, nil)
-	secHandshakeBoth(b, c, sv)
+// secChannelWriter writes to c through the Channel interface while sv is
+// drained.
+func secChannelWriter(c, sv channel.Channel) secBenchWriter {
 	w := secBenchWriter{drained: make(chan int64, 1)}
 	go secDrain(sv, w.drained)
 	w.write = func(p []byte) error { _, err := c.Write(p); return err }
@@ -147,18 +144,22 @@ func secChannelTLS(b *testing.B, network string) secBenchWriter {
 	return w
 }
 
+func secChannelTLS(b *testing.B, network string) secBenchWriter {
+	s := secBenchCreds(b)
+	ci, si := secSocketPair(b, network)
+	c := channel.NewTLS(ci, s.cc, crypto.Client, localhost)
+	sv := channel.NewTLS(si, s.sc, crypto.Server, nil)
+	secHandshakeBoth(b, c, sv)
+	return secChannelWriter(c, sv)
+}
+
 func secChannelDTLS(b *testing.B, network string) secBenchWriter {
 	s := secBenchCreds(b)
 	ci, si := secSocketPair(b, network)
 	c := channel.NewDTLS(ci, s.pcc, crypto.Client, nil)
 	sv := channel.NewDTLS(si, s.psc, crypto.Server, nil)
 	secHandshakeBoth(b, c, sv)
-	w := secBenchWriter{drained: make(chan int64, 1)}
-	go secDrain(sv, w.drained)
-	w.write = func(p []byte) error { _, err := c.Write(p); return err }
-	w.writev = func(bufs *net.Buffers) error { _, err := c.WriteBuffers(bufs); return err }
-	w.closeW = func() { c.Close() }
-	return w
+	return secChannelWriter(c, sv)
 }
 
 // secThroughput moves b.N MiB through w, as one Write per op or as pages.
