@@ -39,6 +39,9 @@ type sample struct {
 	CPU     time.Duration // user+system CPU of every process of the case over the transfer
 	RSSSrc  int64         // peak resident set of the source side, bytes
 	RSSDst  int64         // peak resident set of the destination side, bytes
+	// RAMSrc and RAMDst are the guest RAM each side holds (a QEMU or the
+	// demo VM), which the RSS budget allows on top of rssBudget.
+	RAMSrc, RAMDst int64
 
 	// Latency cases.
 	P50, P99 time.Duration

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -44,6 +45,10 @@ type result struct {
 	Error   string `json:"error,omitempty"`
 }
 
+// rssBudget is the peak RSS a side may use on top of the guest RAM it
+// holds, whatever --size: the issue's target.
+const rssBudget = 64 << 20
+
 // results turns outcomes into results, forming ratios against baselines.
 func results(e *env, outs []*outcome) []*result {
 	byName := map[string]*outcome{}
@@ -62,9 +67,19 @@ func results(e *env, outs []*outcome) []*result {
 		m := o.median()
 		if m != nil {
 			fill(r, m)
+			var over []string
 			for _, s := range o.samples { // peak over the runs
 				r.RSSMiBSrc = max(r.RSSMiBSrc, mib(s.RSSSrc))
 				r.RSSMiBDst = max(r.RSSMiBDst, mib(s.RSSDst))
+				if s.RSSSrc > rssBudget+s.RAMSrc {
+					over = append(over, fmt.Sprintf("source peak RSS %.0f MiB", mib(s.RSSSrc)))
+				}
+				if s.RSSDst > rssBudget+s.RAMDst {
+					over = append(over, fmt.Sprintf("destination peak RSS %.0f MiB", mib(s.RSSDst)))
+				}
+			}
+			if len(over) > 0 {
+				r.Note = strings.TrimPrefix(r.Note+"; ", "; ") + fmt.Sprintf("RSS over budget (%d MiB + guest RAM): %s", rssBudget>>20, strings.Join(slices.Compact(over), ", "))
 			}
 		}
 		if b := byName[o.c.baseline]; b != nil && m != nil {
