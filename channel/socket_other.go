@@ -23,6 +23,12 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 	return s.WriteBuffers(bufs)
 }
 
+// EnableZeroCopy returns an error wrapping errors.ErrUnsupported:
+// MSG_ZEROCOPY is Linux only.
+func (s *Socket) EnableZeroCopy() error {
+	return s.unsupported("setsockopt", "SO_ZEROCOPY")
+}
+
 // Flush returns nil: nothing is ever queued without a copy.
 func (s *Socket) Flush() error { return nil }
 

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"syscall"
 	"unsafe"
@@ -15,6 +16,7 @@ type zeroCopy struct {
 	iov     iovecs
 	tried   bool   // SO_ZEROCOPY was attempted
 	enabled bool   // SO_ZEROCOPY is on
+	err     error  // why SO_ZEROCOPY is off, once tried
 	sent    uint32 // sendmsg calls that queued data with MSG_ZEROCOPY
 	done    uint32 // completions read from the error queue
 	copied  uint64 // completions for which the kernel copied after all
@@ -82,19 +84,41 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 }
 
 func (s *Socket) zeroCopyOn() bool {
-	if s.zc.tried {
-		return s.zc.enabled
+	if !s.zc.tried {
+		s.zc.err = s.enableZeroCopy()
+		s.zc.tried = true
+		s.zc.enabled = s.zc.err == nil
 	}
-	s.zc.tried = true
+	return s.zc.enabled
+}
+
+func (s *Socket) enableZeroCopy() error {
 	if s.network != "tcp" {
-		return false
+		return opError("setsockopt", s.name, fmt.Errorf("SO_ZEROCOPY: a %s socket sends by copying; MSG_ZEROCOPY needs tcp: %w", s.network, errors.ErrUnsupported))
 	}
 	var serr error
 	err := s.rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ZEROCOPY, 1)
 	})
-	s.zc.enabled = err == nil && serr == nil
-	return s.zc.enabled
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return opError("setsockopt", s.name, fmt.Errorf("SO_ZEROCOPY: the kernel refused: %w", err))
+	}
+	return nil
+}
+
+// EnableZeroCopy turns SO_ZEROCOPY on now and returns why it cannot be
+// on: the socket is not tcp (an error wrapping errors.ErrUnsupported), or
+// the kernel refused the option (older than Linux 4.14, or a policy). On
+// success WriteBuffersZeroCopy sends with MSG_ZEROCOPY; without this call
+// it tries on first use and silently writes by copying when it cannot.
+// Later calls return the first call's result. Call it from the writing
+// goroutine.
+func (s *Socket) EnableZeroCopy() error {
+	s.zeroCopyOn()
+	return s.zc.err
 }
 
 // Flush implements [ZeroCopyWriter]: it reads the socket's error queue until

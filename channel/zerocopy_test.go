@@ -4,8 +4,10 @@ package channel_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +76,30 @@ func TestZeroCopy(t *testing.T) {
 				t.Logf("zero-copy unavailable here: the fallback wrote everything")
 			}
 		})
+	}
+}
+
+// TestEnableZeroCopy checks that EnableZeroCopy says why zero copy is off:
+// a unix socket is refused with errors.ErrUnsupported, and on tcp either
+// SO_ZEROCOPY is really on afterwards or the error names the kernel's
+// refusal.
+func TestEnableZeroCopy(t *testing.T) {
+	u, _ := unixPair(t)
+	err := u.EnableZeroCopy()
+	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "needs tcp") {
+		t.Errorf("EnableZeroCopy on unix = %v, want an error wrapping errors.ErrUnsupported saying it needs tcp", err)
+	}
+	if err2 := u.EnableZeroCopy(); err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("second EnableZeroCopy on unix = %v, want the first result %v", err2, err)
+	}
+	c, _ := tcpPair("tcp4", "127.0.0.1")(t)
+	if err := c.EnableZeroCopy(); err != nil {
+		if !strings.Contains(err.Error(), "the kernel refused") {
+			t.Fatalf("EnableZeroCopy on tcp = %v, want nil or the kernel's refusal", err)
+		}
+		t.Skipf("this kernel refuses SO_ZEROCOPY: %v", err)
+	}
+	if v := getsockopt(t, c, unix.SOL_SOCKET, unix.SO_ZEROCOPY); v != 1 {
+		t.Errorf("after EnableZeroCopy, SO_ZEROCOPY = %d, want 1", v)
 	}
 }
