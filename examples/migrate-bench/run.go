@@ -31,7 +31,17 @@ type env struct {
 	clientDir string // ... and client credentials
 	qemu      string // path of qemu-system-x86_64, "" when not installed
 	stderr    io.Writer
+
+	// qemuRAM is the keystream RAM file every QEMU source maps, written
+	// by the first QEMU run (qemuRAMFile) and removed at exit.
+	qemuRAM string
+	// exits run at the end of the run, last registered first (atExit).
+	exits []func()
 }
+
+// atExit registers f to run when the tool's run ends, after the cases,
+// for files kept outside e.dir (such as a RAM file in /dev/shm).
+func (e *env) atExit(f func()) { e.exits = append(e.exits, f) }
 
 // logf prints a line of diagnostics on stderr.
 func (e *env) logf(format string, args ...any) {
@@ -122,7 +132,8 @@ the peak RSS of each side. Cases (name, group, what it measures):` + list.String
 }
 
 // newEnv describes the machine, writes the throwaway PKI and returns a
-// cleanup function that removes the temporary directory.
+// cleanup function that runs what atExit registered and removes the
+// temporary directory.
 func newEnv(size int64, runs int, stderr io.Writer) (*env, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -132,12 +143,20 @@ func newEnv(size int64, runs int, stderr io.Writer) (*env, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cleanup := func() { os.RemoveAll(dir) }
+	var e *env
+	cleanup := func() {
+		if e != nil {
+			for i := len(e.exits) - 1; i >= 0; i-- {
+				e.exits[i]()
+			}
+		}
+		os.RemoveAll(dir)
+	}
 	if err := testpki.WriteQEMUDirs(filepath.Join(dir, "pki"), nil); err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("writing the throwaway CA: %w", err)
 	}
-	e := &env{
+	e = &env{
 		size: size, runs: runs, nproc: runtime.NumCPU(), cpuModel: cpuModel(), goVersion: runtime.Version(),
 		exe: exe, dir: dir, stderr: stderr,
 		serverDir: filepath.Join(dir, "pki", "server"), clientDir: filepath.Join(dir, "pki", "client"),
