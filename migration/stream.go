@@ -62,6 +62,7 @@ type Stream struct {
 	lastBuf bool        // the last iov is the open region of wbuf
 	pending int         // bytes queued in iov
 	limit   rateLimiter
+	zc      zeroCopyState // MSG_ZEROCOPY sending; see SetZeroCopy
 
 	// read side
 	rbuf       []byte
@@ -189,7 +190,10 @@ func (s *Stream) PutBuffer(p []byte) {
 // PutBufferNoCopy queues p itself, without copying, such as a guest page.
 // The caller must not modify p until the next Flush returns (or the next
 // put that flushes, which Buffered going to 0 shows); the Stream does not
-// retain p after that. Slices shorter than 512 bytes are copied instead.
+// retain p after that. With zero copy on (SetZeroCopy) the kernel reads p
+// after the put that flushes it: p must stay unchanged until the next
+// Flush or Close returns. Slices shorter than 512 bytes are copied
+// instead.
 func (s *Stream) PutBufferNoCopy(p []byte) {
 	if len(p) < 512 {
 		s.putSlow(p)
@@ -224,11 +228,13 @@ func (s *Stream) Write(p []byte) (int, error) {
 
 // Flush writes everything queued to the channel with one WriteBuffers and
 // returns the sticky error. After an error it writes nothing: what was
-// queued is dropped.
+// queued is dropped. With zero copy on (SetZeroCopy), it also waits until
+// the kernel has released every page sent since the last Flush.
 func (s *Stream) Flush() error {
 	if s.pending > 0 {
 		s.flush()
 	}
+	s.releaseZeroCopy()
 	return s.Err()
 }
 
@@ -285,6 +291,8 @@ func (s *Stream) flush() {
 		// came from another goroutine during the rate-limit wait.
 	case err != nil:
 		s.SetErr(err)
+	case s.zc.w != nil:
+		s.flushZeroCopy()
 	default:
 		w, err := s.ch.WriteBuffers(&s.iov)
 		s.written.Add(w)
@@ -361,6 +369,11 @@ func (s *Stream) Close() error {
 		var err error
 		if s.Err() == nil && s.pending > 0 {
 			s.flush()
+			err = s.Err()
+		}
+		if s.Err() == nil {
+			// Zero copy: the caller may reuse its pages once Close returns.
+			s.releaseZeroCopy()
 			err = s.Err()
 		}
 		s.SetErr(fmt.Errorf("migration: stream closed: %w", net.ErrClosed))
