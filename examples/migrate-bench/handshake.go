@@ -68,10 +68,18 @@ func handshakeCases() []*benchCase {
 // handshakeRoles returns the servers and clients of both cases.
 func handshakeRoles() map[string]childFunc {
 	return map[string]childFunc{
-		"handshake-raw-server":     func(ctx context.Context, args []string, w io.Writer) error { return handshakeServer(ctx, args, w, listenRawTLS) },
-		"handshake-raw-client":     func(ctx context.Context, args []string, w io.Writer) error { return handshakeClient(ctx, args, w, rawTLSDialer) },
-		"handshake-livemig-server": func(ctx context.Context, args []string, w io.Writer) error { return handshakeServer(ctx, args, w, listenLivemig) },
-		"handshake-livemig-client": func(ctx context.Context, args []string, w io.Writer) error { return handshakeClient(ctx, args, w, livemigDialer) },
+		"handshake-raw-server": func(ctx context.Context, args []string, w io.Writer) error {
+			return handshakeServer(ctx, args, w, listenRawTLS)
+		},
+		"handshake-raw-client": func(ctx context.Context, args []string, w io.Writer) error {
+			return handshakeClient(ctx, args, w, rawTLSDialer)
+		},
+		"handshake-livemig-server": func(ctx context.Context, args []string, w io.Writer) error {
+			return handshakeServer(ctx, args, w, listenLivemig)
+		},
+		"handshake-livemig-client": func(ctx context.Context, args []string, w io.Writer) error {
+			return handshakeClient(ctx, args, w, livemigDialer)
+		},
 	}
 }
 

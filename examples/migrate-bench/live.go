@@ -19,12 +19,15 @@ import (
 // (package demovm) live, guest RAM = --size, over tcp on loopback with
 // TLS and the throwaway x509 credentials, while its workload dirties
 // pages at three rates chosen on a 2-core machine where one TLS channel
-// carries about 1 GiB/s (260,000 pages/s):
+// carries about 1 GiB/s (260,000 pages/s), at the default --size 1G:
 //
 //   - live-low, 10,000 pages/s: converges in 2 passes;
 //   - live-mid, 200,000 pages/s: converges in about 5 passes;
 //   - live-high, 500,000 pages/s: dirties pages faster than they are
 //     sent, does not converge, and the final pass is forced (MaxStalls).
+//
+// A small guest converges at every rate: its whole RAM fits the downtime
+// limit.
 //
 // Destination and source are two children; each runs demovm's RunDest or
 // RunSource and prints its Summary with its own rusage. The run fails
@@ -49,9 +52,9 @@ func liveCases() []*benchCase {
 		rate int
 		what string
 	}{
-		{"live-low", 10_000, "converges in 2-3 passes"},
-		{"live-mid", 200_000, "converges in several passes"},
-		{"live-high", 500_000, "outpaces the link: does not converge, final pass forced"},
+		{"live-low", 10_000, "at 1G on 2 cores: converges in 2 passes"},
+		{"live-mid", 200_000, "at 1G on 2 cores: converges in about 5 passes"},
+		{"live-high", 500_000, "at 1G on 2 cores: outpaces the link, final pass forced"},
 	} {
 		cs = append(cs, &benchCase{
 			name: r.name, group: "live", metric: throughput,
