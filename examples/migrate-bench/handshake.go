@@ -270,10 +270,11 @@ func percentile(d []time.Duration, p int) time.Duration {
 
 // rawTLSConfig returns the plain crypto/tls configuration of the baseline
 // for a QEMU-layout directory: the endpoint's certificate and key, the CA
-// as the only root, TLS 1.3 only, and for the server a required and
-// verified client certificate (QEMU's verify-peer=on) and no session
-// tickets, as livemig's own server.
-func rawTLSConfig(dir string, server bool) (*tls.Config, error) {
+// as the only root, TLS 1.3 only; for the server a required and verified
+// client certificate (QEMU's verify-peer=on) and no session tickets, as
+// livemig's own server; for the client, host as the name the server's
+// certificate must match, as livemig's default tls-hostname.
+func rawTLSConfig(dir string, server bool, host string) (*tls.Config, error) {
 	who := "client"
 	if server {
 		who = "server"
@@ -297,7 +298,7 @@ func rawTLSConfig(dir string, server bool) (*tls.Config, error) {
 		cfg.SessionTicketsDisabled = true
 	} else {
 		cfg.RootCAs = pool
-		cfg.ServerName = "127.0.0.1"
+		cfg.ServerName = host
 	}
 	return cfg, nil
 }
@@ -312,7 +313,7 @@ type rawTLSListener struct {
 // listenRawTLS listens on a free loopback port with dir's server
 // credentials.
 func listenRawTLS(ctx context.Context, dir string) (hsListener, error) {
-	cfg, err := rawTLSConfig(dir, true)
+	cfg, err := rawTLSConfig(dir, true, "")
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +365,11 @@ func (l *rawTLSListener) serve(ctx context.Context) error {
 // certificate when the connection counts as ready (in TLS 1.3 the client
 // finishes its handshake first).
 func rawTLSDialer(addr, dir string) (hsDial, error) {
-	cfg, err := rawTLSConfig(dir, false)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--addr: %w", err)
+	}
+	cfg, err := rawTLSConfig(dir, false, host)
 	if err != nil {
 		return nil, err
 	}
