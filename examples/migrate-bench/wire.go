@@ -87,9 +87,10 @@ func wireKindByName(name string) *wireKind {
 }
 
 // testCorruptPage, when not negative, makes every wire source flip a byte
-// of that page on the wire: the tests use it to prove that verification
-// fails a run.
-var testCorruptPage atomic.Int64
+// of that page on the wire, and testPageDelta makes it send that many
+// pages more (or fewer) than --size: the tests use them to prove that
+// verification fails a run.
+var testCorruptPage, testPageDelta atomic.Int64
 
 func init() { testCorruptPage.Store(-1) }
 
@@ -98,6 +99,10 @@ var wireSeq atomic.Int64
 
 // wireRunTimeout bounds one run of a wire case.
 const wireRunTimeout = childTimeout
+
+// failGrace is how long, after one child of a run failed, the other has
+// to report its own error before both are killed.
+const failGrace = 3 * time.Second
 
 // runWire runs one case once: it starts the destination, then the source,
 // and forms the sample from both results. On any failure both children are
@@ -135,29 +140,38 @@ func runWire(ctx context.Context, e *env, w *wireKind) (*sample, error) {
 	if p := testCorruptPage.Load(); p >= 0 {
 		srcArgs = append(srcArgs, "--corrupt-page", strconv.FormatInt(p, 10))
 	}
+	if d := testPageDelta.Load(); d != 0 {
+		srcArgs = append(srcArgs, "--page-delta", strconv.FormatInt(d, 10))
+	}
 	src, err := e.start(ctx, "wire-src", srcArgs...)
 	if err != nil {
 		return nil, err
 	}
 	defer src.kill()
 
-	// Wait for both; the first failure kills both, so neither waits for
-	// a peer that is gone. Both errors are reported: the destination's
-	// (a verification failure) usually explains the source's.
+	// Wait for both. After the first failure the other child has
+	// failGrace to report its own error (a source's broken pipe is
+	// explained by the destination's verification error) before both are
+	// killed, so neither waits for a peer that is gone. Both errors are
+	// reported.
+	waitCtx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	var failOnce sync.Once
+	failed := func() { failOnce.Do(func() { time.AfterFunc(failGrace, stopWait) }) }
 	var sr, dr wireResult
 	var serr, derr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if serr = src.result(ctx, &sr); serr != nil {
-			cancel()
+		if serr = src.result(waitCtx, &sr); serr != nil {
+			failed()
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if derr = dst.result(ctx, &dr); derr != nil {
-			cancel()
+		if derr = dst.result(waitCtx, &dr); derr != nil {
+			failed()
 		}
 	}()
 	wg.Wait()

@@ -51,6 +51,7 @@ type wireOpts struct {
 	clientDir string
 	pskDir    string
 	corrupt   int64 // source: page to corrupt on the wire, -1 for none
+	delta     int64 // source: pages sent beyond --size (negative: fewer)
 }
 
 // parseWire parses "CASE [ADDRESS] --flag ..." for role.
@@ -77,6 +78,7 @@ func parseWire(role string, args []string, source bool) (*wireOpts, error) {
 	fs.StringVar(&o.clientDir, "client-dir", "", "x509 client credentials")
 	fs.StringVar(&o.pskDir, "psk-dir", "", "keys.psk directory")
 	fs.Int64Var(&o.corrupt, "corrupt-page", -1, "flip a byte of this page on the wire (tests only)")
+	fs.Int64Var(&o.delta, "page-delta", 0, "send this many pages more than --size, or fewer when negative (tests only)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", role, o.w.name, err)
 	}
@@ -320,6 +322,7 @@ func listenWire(ctx context.Context, o *wireOpts) (string, func(context.Context)
 				read:     sess.Read,
 				close:    sess.Close,
 				abort:    sess.Shutdown,
+				note:     streamNote(sess.Stream(0)),
 			}
 			for i := range sess.Channels() {
 				if d, ok := sess.Stream(i).Channel().(deadliner); ok {
@@ -441,7 +444,7 @@ func wireSrc(ctx context.Context, args []string, stdout io.Writer) error {
 
 	u0 := selfUsage()
 	start := time.Now().UnixNano()
-	pages := o.size / pageSize
+	pages := o.size/pageSize + o.delta
 	for first := int64(0); first < pages; first += 64 {
 		n := min(64, pages-first)
 		for _, d := range s.deadlines {
@@ -501,6 +504,7 @@ func dialWire(ctx context.Context, o *wireOpts) (*sender, error) {
 			page:   func(p []byte) error { _, err := sess.Write(p); return err },
 			finish: sess.Close,
 			abort:  sess.Shutdown,
+			note:   func() string { return streamNote(sess.Stream(0)) },
 		}
 		for i := range sess.Channels() {
 			if d, ok := sess.Stream(i).Channel().(deadliner); ok {
