@@ -322,7 +322,7 @@ func runQEMU(ctx context.Context, e *env, k qemuKind) (s *sample, err error) {
 	}()
 	wg.Wait()
 	// The first failure is the cause; the other side's is its echo.
-	if err := firstFailure(srcErr, dstErr, srcEnd, dstEnd); err != nil {
+	if err := firstFailure(srcErr, dstErr); err != nil {
 		return nil, fmt.Errorf("%w%s", err, r.logs(src, dst, px1, px2))
 	}
 	if err := r.measure(true); err != nil {
@@ -400,9 +400,10 @@ func waitMigrated(ctx context.Context, vm *qemuvm.VM, who string) (time.Time, er
 	}
 }
 
-// firstFailure returns the error of the side that failed first, or nil
-// when both sides completed.
-func firstFailure(srcErr, dstErr error, srcEnd, dstEnd time.Time) error {
+// firstFailure returns what made a run fail, or nil when both sides
+// completed: a side's own error rather than the cancellation that the
+// other side's failure caused in it.
+func firstFailure(srcErr, dstErr error) error {
 	switch {
 	case srcErr == nil && dstErr == nil:
 		return nil
@@ -412,6 +413,8 @@ func firstFailure(srcErr, dstErr error, srcEnd, dstEnd time.Time) error {
 		return srcErr
 	case errors.Is(srcErr, context.Canceled) && !errors.Is(dstErr, context.Canceled):
 		return dstErr
+	case errors.Is(dstErr, context.Canceled) && !errors.Is(srcErr, context.Canceled):
+		return srcErr
 	}
 	return errors.Join(srcErr, dstErr)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,6 +58,39 @@ func TestQEMUCases(t *testing.T) {
 	}
 	if after := shmFiles(t); len(after) > len(shmBefore) {
 		t.Errorf("files left in /dev/shm: before %v, after %v", shmBefore, after)
+	}
+}
+
+// TestQEMUSkipReason: without QEMU every QEMU case is skipped with a
+// reason that says how to install it.
+func TestQEMUSkipReason(t *testing.T) {
+	e := &env{size: 64 << 20}
+	for _, c := range qemuCases() {
+		if got := c.skip(e); !strings.Contains(got, "not installed") || !strings.Contains(got, ".ci/deps") {
+			t.Errorf("%s: skip reason %q", c.name, got)
+		}
+	}
+	e.qemu = "/usr/bin/" + qemuvm.Binary
+	e.size = 64<<20 + 4096
+	if got := qemuCases()[0].skip(e); !strings.Contains(got, "1 MiB") {
+		t.Errorf("a size QEMU cannot take: skip reason %q", got)
+	}
+}
+
+// TestFirstFailure: the side that failed first is reported, not the
+// other side's cancellation that followed.
+func TestFirstFailure(t *testing.T) {
+	cause := errors.New("TLS handshake failed")
+	echo := fmt.Errorf("waiting: %w", context.Canceled)
+	for _, tc := range []struct{ src, dst, want error }{
+		{nil, nil, nil},
+		{cause, echo, cause},
+		{echo, cause, cause},
+		{cause, nil, cause},
+	} {
+		if got := firstFailure(tc.src, tc.dst); got != tc.want {
+			t.Errorf("firstFailure(%v, %v) = %v, want %v", tc.src, tc.dst, got, tc.want)
+		}
 	}
 }
 
