@@ -284,7 +284,9 @@ func (t *TLS) Write(p []byte) (int, error) {
 
 // WriteBuffers implements [Channel]. It packs the slices into full 16 KiB
 // records: runs of small slices are copied into one reusable buffer,
-// whole records of a large slice go straight to crypto/tls. It consumes
+// whole records of a large slice go straight to crypto/tls. Slices that
+// continue one another in memory (consecutive pages of one buffer, such
+// as guest RAM) count as one large slice, so they are not copied. It consumes
 // *bufs as net.Buffers.WriteTo does and does not allocate. On error the
 // count is the bytes accepted by the TLS layer, and *bufs may have been
 // consumed further.
@@ -309,7 +311,7 @@ func (t *TLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
 		return err
 	}
 	for len(*bufs) > 0 {
-		b := (*bufs)[0]
+		b := mergeAdjacent(bufs)
 		for len(b) > 0 {
 			if len(t.wbuf) == 0 && len(b) >= tlsMaxPlaintext {
 				whole := len(b) - len(b)%tlsMaxPlaintext
@@ -345,6 +347,28 @@ func (t *TLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
 		return total, t.writeErr("writev", err)
 	}
 	return total, nil
+}
+
+// mergeAdjacent returns (*bufs)[0] extended over the slices after it that
+// continue it in memory within its capacity (the same backing array), and
+// consumes those slices from *bufs: (*bufs)[0] becomes the merged slice
+// and the elements dropped are set to nil, as WriteBuffers promises.
+func mergeAdjacent(bufs *net.Buffers) []byte {
+	b := (*bufs)[0]
+	j := 1
+	for ; j < len(*bufs); j++ {
+		next := (*bufs)[j]
+		if len(b) == 0 || len(next) == 0 || cap(b)-len(b) < len(next) || &b[:len(b)+1][len(b)] != &next[0] {
+			break
+		}
+		b = b[:len(b)+len(next)]
+	}
+	if j > 1 {
+		clear((*bufs)[:j-1])
+		*bufs = (*bufs)[j-1:]
+		(*bufs)[0] = b
+	}
+	return b
 }
 
 // Shutdown implements [Channel]. Shutting the write side sends

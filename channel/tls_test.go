@@ -265,3 +265,49 @@ func TestTLSAnon(t *testing.T) {
 		t.Errorf("anon server with authz: %v", serr2)
 	}
 }
+
+// TestTLSWriteBuffersAdjacent sends, over real TLS, pages that continue
+// one another in memory (sent as whole records without the copy buffer)
+// mixed with pages that do not and with small slices, and checks that the
+// bytes arrive in order and that *bufs is consumed.
+func TestTLSWriteBuffersAdjacent(t *testing.T) {
+	p := testpki.New(t, nil)
+	c, s, cerr, serr := secTLSPair(t, "unix", secMust(t, p.ClientDir, crypto.Client, nil), secMust(t, p.ServerDir, crypto.Server, nil),
+		&channel.TLSOptions{Hostname: "localhost"}, nil, context.Background())
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	ram := make([]byte, 64*4096)
+	for i := range ram {
+		ram[i] = byte(i*31 + i>>12)
+	}
+	other := bytes.Repeat([]byte{0xA5}, 4096)
+	var bufs, want net.Buffers
+	add := func(b []byte) { bufs = append(bufs, b); want = append(want, b) }
+	add([]byte("hdr1"))
+	for i := range 10 {
+		add(ram[i*4096 : (i+1)*4096])
+	}
+	add(other)
+	add([]byte("hdr2"))
+	for i := 10; i < 64; i++ {
+		add(ram[i*4096 : (i+1)*4096])
+	}
+	var total int
+	for _, b := range want {
+		total += len(b)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, total)
+		n, _ := io.ReadFull(s, b)
+		got <- b[:n]
+	}()
+	n, err := c.WriteBuffers(&bufs)
+	if err != nil || n != int64(total) || len(bufs) != 0 {
+		t.Fatalf("WriteBuffers = %d, %v, %d slices left; want %d, nil, 0", n, err, len(bufs), total)
+	}
+	if b := <-got; !bytes.Equal(b, bytes.Join(want, nil)) {
+		t.Fatalf("received %d bytes, want %d, differing", len(b), total)
+	}
+}
