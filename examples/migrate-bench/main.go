@@ -15,6 +15,14 @@
 // "migrate-bench child ..."), so CPU time and peak RSS are each side's own.
 // See caseList for the cases and their baselines; `--help` lists them.
 //
+// The QEMU cases (group "qemu") migrate instead a paused QEMU guest whose
+// --size bytes of RAM hold a keystream (internal/qemuvm), from
+// qemu-system-x86_64 to another QEMU or to a livemig drain that checks
+// every page against the keystream; their time runs from the migrate
+// command to both sides' completion, QEMU's own query-migrate figures are
+// shown beside it, and CPU counts every QEMU, proxy and drain of the case
+// (see qemu.go).
+//
 // # Figures
 //
 //   - mbps: megabits per second (10^6 bits/s), the unit of QEMU's
