@@ -42,6 +42,8 @@ const (
 // qemuRunTimeout bounds one run of a QEMU case, start to end.
 const qemuRunTimeout = 5 * time.Minute
 
+// qemuCases returns the QEMU cases in table order, the baseline qemu-tls
+// first. They skip, with the reason, when QEMU is not installed.
 func qemuCases() []*benchCase {
 	skip := func(e *env) string {
 		if e.qemu == "" {
@@ -68,6 +70,8 @@ func qemuCases() []*benchCase {
 	}
 }
 
+// qemuRoles returns the child roles the QEMU cases start: the drain and
+// the proxy.
 func qemuRoles() map[string]childFunc {
 	return map[string]childFunc{drainRole: drainMain, proxyRole: proxyMain}
 }

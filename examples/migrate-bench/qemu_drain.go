@@ -91,6 +91,7 @@ type ramVerifier struct {
 	check    qemuvm.PageChecker
 }
 
+// newRAMVerifier returns a verifier for a guest of size bytes.
 func newRAMVerifier(size int64) *ramVerifier {
 	pages := size / qemuvm.PageSize
 	return &ramVerifier{size: size, seen: make([]uint64, (pages+63)/64)}
