@@ -36,6 +36,7 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 	var total int64
 	retried := false
 	defer s.zc.iov.clear()
+	*bufs = compactAdjacent(*bufs)
 	for len(*bufs) > 0 {
 		iov := s.zc.iov.load(*bufs)
 		if len(iov) == 0 {
