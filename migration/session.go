@@ -20,6 +20,12 @@ const (
 	// StripeHeaderSize is the size of a stripe frame's header.
 	StripeHeaderSize = 16
 
+	// stripeFill is the payload of the full data frames a source writes:
+	// header and payload then make exactly StripeSize bytes, 16 whole
+	// TLS records of 16 KiB, instead of 16 full records and a 16-byte
+	// one per frame. Readers accept any payload up to StripeSize.
+	stripeFill = StripeSize - StripeHeaderSize
+
 	stripeMagic = 0x4C53 // "LS"
 	frameData   = 1
 	frameEnd    = 2
@@ -184,10 +190,10 @@ func (s *Session) Write(p []byte) (int, error) {
 				return 0, s.Err()
 			}
 		}
-		c := copy(s.cur[len(s.cur):cap(s.cur)], p)
+		c := copy(s.cur[len(s.cur):stripeFill], p)
 		s.cur = s.cur[:len(s.cur)+c]
 		p = p[c:]
-		if len(s.cur) == cap(s.cur) {
+		if len(s.cur) == stripeFill {
 			s.dispatch(stripeFrame{buf: s.cur})
 			s.cur = nil
 		}

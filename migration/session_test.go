@@ -544,3 +544,51 @@ func TestServerClosesChannelFailingResolve(t *testing.T) {
 		t.Fatalf("read from the refused connection: %d, %v; want it closed", n, err)
 	}
 }
+
+// TestSessionFramesFillRecords checks the size of the source's full data
+// frames: header and payload make exactly StripeSize bytes, so over TLS a
+// frame is 16 whole records and never leaves a 16-byte record behind.
+func TestSessionFramesFillRecords(t *testing.T) {
+	ctx := testCtx(t)
+	ln, err := Listen(ctx, mustParse(t, "tcp:127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	at := ln.AcceptTask(ctx)
+	src, err := DialSession(ctx, ln.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := at.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	data := randomData(2*StripeSize, 5)
+	go func() {
+		src.Write(data)
+		src.Close()
+	}()
+	var total int
+	for seq := uint64(0); ; seq++ {
+		n, end, err := readFrameHeader(dst, seq)
+		if err != nil {
+			t.Fatalf("frame %d: %v", seq, err)
+		}
+		if end {
+			break
+		}
+		if want := min(StripeSize-StripeHeaderSize, len(data)-total); n != want {
+			t.Errorf("frame %d carries %d bytes, want %d (header and payload filling %d bytes)", seq, n, want, StripeSize)
+		}
+		if _, err := dst.Skip(n); err != nil {
+			t.Fatalf("frame %d: %v", seq, err)
+		}
+		total += n
+	}
+	if total != len(data) {
+		t.Errorf("frames carried %d bytes, want %d", total, len(data))
+	}
+}
