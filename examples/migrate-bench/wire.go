@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -195,19 +197,19 @@ func runWire(ctx context.Context, e *env, w *wireKind) (*sample, error) {
 	return s, nil
 }
 
-// joinNotes joins the non-empty notes with "; ", without repeats.
+// joinNotes joins the non-empty parts of notes (each itself a list
+// joined with "; ") with "; ", dropping repeated parts: both sides name
+// the negotiated TLS suite.
 func joinNotes(notes ...string) string {
-	var out string
+	var parts []string
 	for _, n := range notes {
-		if n == "" || n == out {
-			continue
+		for _, p := range strings.Split(n, "; ") {
+			if p != "" && !slices.Contains(parts, p) {
+				parts = append(parts, p)
+			}
 		}
-		if out != "" {
-			out += "; "
-		}
-		out += n
 	}
-	return out
+	return strings.Join(parts, "; ")
 }
 
 // wirePSK writes the PSK directory of dtls-psk once per tool run and

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -107,6 +108,25 @@ func startProfile(role, name string) (func(), error) {
 		return nil, fmt.Errorf("%s: %w", profileEnv, err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// heapAllocated returns the bytes this process has allocated on the Go
+// heap so far.
+func heapAllocated() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
+}
+
+// garbageNote reports a side that allocated more than 16 MiB per GiB
+// moved during its data phase: its garbage, more than its buffers, then
+// sets its peak RSS and costs it GC time. "" otherwise.
+func garbageNote(side string, allocated uint64, moved int64) string {
+	perGiB := float64(allocated) / (float64(moved) / (1 << 30)) / (1 << 20)
+	if moved <= 0 || perGiB <= 16 {
+		return ""
+	}
+	return fmt.Sprintf("%s allocated %.0f MiB per GiB moved", side, perGiB)
 }
 
 // newBuffer returns n bytes with every page touched, so page faults
@@ -243,6 +263,7 @@ func wireDst(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer stopProf()
 
+	a0 := heapAllocated()
 	u0 := selfUsage()
 	var got int64
 	for got < o.size {
@@ -267,7 +288,8 @@ func wireDst(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%s: closing: %w", o.w.name, err)
 	}
 	u1 := selfUsage()
-	return printResult(stdout, &wireResult{Bytes: got, EndNS: end, CPU: u1.CPU - u0.CPU, MaxRSS: u1.MaxRSS, Note: r.note})
+	note := joinNotes(r.note, garbageNote("destination", heapAllocated()-a0, got))
+	return printResult(stdout, &wireResult{Bytes: got, EndNS: end, CPU: u1.CPU - u0.CPU, MaxRSS: u1.MaxRSS, Note: note})
 }
 
 // listenWire listens as the case says and returns the address the source
@@ -422,7 +444,11 @@ func wireSrc(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pattern := newPattern()
+	pattern, unmap, err := newPattern()
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.w.name, err)
+	}
+	defer unmap()
 	spare := newBuffer(chunkSize) // the corrupted copy, never the pattern
 	s, err := dialWire(ctx, o)
 	if err != nil {
@@ -442,6 +468,7 @@ func wireSrc(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer stopProf()
 
+	a0 := heapAllocated()
 	u0 := selfUsage()
 	start := time.Now().UnixNano()
 	pages := o.size/pageSize + o.delta
@@ -477,6 +504,7 @@ func wireSrc(ctx context.Context, args []string, stdout io.Writer) error {
 	if s.note != nil {
 		note = s.note()
 	}
+	note = joinNotes(note, garbageNote("source", heapAllocated()-a0, o.size))
 	return printResult(stdout, &wireResult{StartNS: start, CPU: u1.CPU - u0.CPU, MaxRSS: u1.MaxRSS, Note: note})
 }
 
