@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,12 +20,6 @@ const (
 	StripeSize = 256 << 10
 	// StripeHeaderSize is the size of a stripe frame's header.
 	StripeHeaderSize = 16
-
-	// stripeFill is the payload of the full data frames a source writes:
-	// header and payload then make exactly StripeSize bytes, 16 whole
-	// TLS records of 16 KiB, instead of 16 full records and a 16-byte
-	// one per frame. Readers accept any payload up to StripeSize.
-	stripeFill = StripeSize - StripeHeaderSize
 
 	stripeMagic = 0x4C53 // "LS"
 	frameData   = 1
@@ -176,6 +171,12 @@ func (s *Session) Shutdown() {
 
 // Write copies p into stripe frames and hands full frames to the channels.
 // It returns len(p) and nil, or the session's first error.
+//
+// A frame is built in one buffer of StripeSize bytes, header first, so a
+// full frame carries StripeSize-StripeHeaderSize bytes and leaves as one
+// slice: over TLS, 16 whole records encrypted straight from the buffer,
+// with no copy and no short record. Readers accept any payload up to
+// StripeSize.
 func (s *Session) Write(p []byte) (int, error) {
 	if !s.source {
 		return 0, errors.New("migration: Write on the destination's session")
@@ -186,14 +187,16 @@ func (s *Session) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if s.cur == nil {
-			if s.cur = s.getBuf(); s.cur == nil {
+			b := s.getBuf()
+			if b == nil {
 				return 0, s.Err()
 			}
+			s.cur = b[:StripeHeaderSize] // room for the frame header
 		}
-		c := copy(s.cur[len(s.cur):stripeFill], p)
+		c := copy(s.cur[len(s.cur):StripeSize], p)
 		s.cur = s.cur[:len(s.cur)+c]
 		p = p[c:]
-		if len(s.cur) == stripeFill {
+		if len(s.cur) == StripeSize {
 			s.dispatch(stripeFrame{buf: s.cur})
 			s.cur = nil
 		}
@@ -239,7 +242,7 @@ func (s *Session) Flush() error {
 	if !s.source {
 		return nil
 	}
-	if len(s.cur) > 0 {
+	if len(s.cur) > StripeHeaderSize {
 		s.dispatch(stripeFrame{buf: s.cur})
 		s.cur = nil
 	}
@@ -251,16 +254,14 @@ func (s *Session) writeLane(st *Stream, in chan stripeFrame) {
 	defer s.wg.Done()
 	for f := range in {
 		if s.Err() == nil {
-			typ, n := byte(frameData), len(f.buf)
 			if f.end {
-				typ = frameEnd
-			}
-			st.PutBE16(stripeMagic)
-			st.PutByte(typ)
-			st.PutByte(0)
-			st.PutBE32(uint32(n))
-			st.PutBE64(f.seq)
-			if n > 0 {
+				var hdr [StripeHeaderSize]byte
+				putFrameHeader(hdr[:], frameEnd, 0, f.seq)
+				st.PutBuffer(hdr[:])
+			} else {
+				// f.buf starts with room for the header: the frame
+				// leaves as one slice.
+				putFrameHeader(f.buf, frameData, len(f.buf)-StripeHeaderSize, f.seq)
 				st.PutBufferNoCopy(f.buf)
 			}
 			if err := st.Flush(); err != nil {
@@ -273,6 +274,15 @@ func (s *Session) writeLane(st *Stream, in chan stripeFrame) {
 		}
 		s.writes.Done()
 	}
+}
+
+// putFrameHeader writes a frame header of type typ, payload length n and
+// sequence number seq into the first StripeHeaderSize bytes of b.
+func putFrameHeader(b []byte, typ byte, n int, seq uint64) {
+	binary.BigEndian.PutUint16(b[0:], stripeMagic)
+	b[2], b[3] = typ, 0
+	binary.BigEndian.PutUint32(b[4:], uint32(n))
+	binary.BigEndian.PutUint64(b[8:], seq)
 }
 
 // readFrameHeader reads and checks one stripe frame header; want is the
