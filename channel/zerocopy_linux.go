@@ -21,6 +21,24 @@ type zeroCopy struct {
 	done    uint32 // completions read from the error queue
 	copied  uint64 // completions for which the kernel copied after all
 	total   uint64 // completions in all
+
+	// One sendmsg, as a func made once, so that a send allocates nothing:
+	// sendFn is send bound to this state, sendIov its input, sendN and
+	// sendErrno its results.
+	sendFn    func(fd uintptr) bool
+	sendIov   []unix.Iovec
+	sendN     uintptr
+	sendErrno syscall.Errno
+}
+
+// send is the body of one sendmsg with MSG_ZEROCOPY of z.sendIov, for
+// RawConn.Write; it reports done unless the socket would block.
+func (z *zeroCopy) send(fd uintptr) bool {
+	var msg unix.Msghdr
+	msg.Iov = &z.sendIov[0]
+	msg.SetIovlen(len(z.sendIov))
+	z.sendN, _, z.sendErrno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), unix.MSG_ZEROCOPY)
+	return z.sendErrno != unix.EAGAIN
 }
 
 // WriteBuffersZeroCopy implements [ZeroCopyWriter] on tcp sockets on
@@ -43,15 +61,13 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 			consume(bufs, 0)
 			break
 		}
-		var n uintptr
-		var errno syscall.Errno
-		err := s.rc.Write(func(fd uintptr) bool {
-			var msg unix.Msghdr
-			msg.Iov = &iov[0]
-			msg.SetIovlen(len(iov))
-			n, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), unix.MSG_ZEROCOPY)
-			return errno != unix.EAGAIN
-		})
+		if s.zc.sendFn == nil {
+			s.zc.sendFn = s.zc.send
+		}
+		s.zc.sendIov = iov
+		err := s.rc.Write(s.zc.sendFn)
+		s.zc.sendIov = nil
+		n, errno := s.zc.sendN, s.zc.sendErrno
 		if err == nil && errno != 0 {
 			err = errno
 		}
