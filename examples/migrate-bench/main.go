@@ -48,6 +48,17 @@
 //     head start from small writes.
 //   - Destinations verify with hardware CRC-32C in every case, baselines
 //     included, so verification costs both sides of a ratio alike.
+//   - Every destination reads 256 KiB at a time: raw ones with
+//     io.ReadFull on the conn, Stream ones with GetBuffer (which reads
+//     that size straight from the channel, past the Stream's buffer),
+//     Session ones with io.ReadFull on the Session (whose Read copies, as
+//     its Write does on the source).
+//   - The source's 16 MiB pattern is its guest RAM and, like a VMM's (and
+//     the demo VM's), is mapped outside the Go heap: the garbage collector
+//     does not double it into the heap goal. A side that allocates more
+//     than 16 MiB per GiB moved says so in its note (pion/dtls does).
+//   - MIGRATE_BENCH_CPUPROFILE=DIR makes each wire child write a CPU
+//     profile of its data phase to DIR/ROLE-CASE.pprof.
 package main
 
 import (
