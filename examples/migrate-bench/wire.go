@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/livemig/livemig/internal/testpki"
 )
 
@@ -244,7 +246,7 @@ func zeroCopySkip() string {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soZeroCopy, 1)
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ZEROCOPY, 1)
 	}); err != nil {
 		return err.Error()
 	}
@@ -253,9 +255,6 @@ func zeroCopySkip() string {
 	}
 	return ""
 }
-
-// soZeroCopy is Linux's SO_ZEROCOPY, which package syscall lacks.
-const soZeroCopy = 60
 
 // execSkip says why the exec case cannot run: it needs sh and cat.
 func execSkip() string {
