@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -207,11 +208,11 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 	buf := make([]byte, copyBuffer)
 	growSendBuffer(dst)
 	// src's channel is read directly: a read then takes up to the whole
-	// buffer from a plain socket, instead of the Stream's 32 KiB read
-	// buffer, and nothing is copied twice. The Stream has read nothing
+	// buffer, instead of the Stream's 32 KiB read buffer, and nothing is
+	// copied twice (for TLS, see recordGatherer). The Stream has read nothing
 	// (Accept and Dial read the hello from the channel itself), and its
 	// Shutdown shuts the channel, which still unblocks these reads.
-	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, readerOnly{src.Channel()}, buf)
+	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, newChannelReader(src.Channel()), buf)
 	if err != nil {
 		src.Shutdown()
 		dst.Shutdown()
@@ -225,6 +226,71 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 
 // copyBuffer is the size of each direction's copy buffer.
 const copyBuffer = 256 << 10
+
+// newChannelReader returns the reader copyHalf reads ch with: a
+// recordGatherer for TLS, else ch itself, hiding any WriterTo.
+func newChannelReader(ch channel.Channel) io.Reader {
+	if t, ok := ch.(*channel.TLS); ok {
+		return &recordGatherer{t: t}
+	}
+	return readerOnly{ch}
+}
+
+// tlsRecord is the largest plaintext of one TLS record.
+const tlsRecord = 16 << 10
+
+// gatherWait is the read deadline, from now, of the reads that gather
+// records after the first: long enough for a read to take what crypto/tls
+// or the socket already holds, far too short to wait for more.
+const gatherWait = time.Microsecond
+
+// recordGatherer reads a TLS channel several records at a time. A TLS
+// Read returns one record (16 KiB at most), so a plain copy writes the
+// other side 16 KiB at a time and a QEMU reading there wakes up, drains
+// its socket and waits in its main loop once per record. After a
+// blocking Read, the gatherer goes on reading with a read deadline
+// already about to pass, taking the records that have already arrived,
+// until the buffer is full or nothing more is there. crypto/tls keeps a
+// partly received record across a timeout (net.Error with Temporary), and
+// channel.TLS passes its inner socket's deadlines through, so nothing is
+// lost; an error other than the timeout is returned by the next Read,
+// after the bytes gathered before it.
+type recordGatherer struct {
+	t   *channel.TLS
+	err error // returned by the next Read
+}
+
+// Read implements io.Reader.
+func (g *recordGatherer) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.t.Read(p)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	gathered := false
+	for len(p)-n >= tlsRecord {
+		if g.t.SetReadDeadline(time.Now().Add(gatherWait)) != nil {
+			break // no deadlines on the inner channel: one record per Read
+		}
+		gathered = true
+		m, err := g.t.Read(p[n:])
+		n += m
+		if err != nil {
+			if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+				g.err = err
+			}
+			break
+		}
+	}
+	if gathered {
+		if err := g.t.SetReadDeadline(time.Time{}); err != nil && g.err == nil {
+			g.err = err
+		}
+	}
+	return n, nil
+}
 
 // unixSendBuffer is the send buffer asked for on a unix socket the proxy
 // writes to (the kernel caps it at net.core.wmem_max) instead of the
