@@ -59,11 +59,18 @@ type Session struct {
 	free chan []byte
 	nbuf atomic.Int32
 
-	// source
-	cur    []byte
-	seq    uint64
-	ins    []chan stripeFrame
-	writes sync.WaitGroup
+	// source: the frame being filled is cur (header room, then the
+	// bytes Write copied) and parts (its payload in order: slices of cur
+	// and the caller's slices given to PutBufferNoCopy); curN is the
+	// payload's length, tailCopied whether the last part ends cur.
+	cur        []byte
+	parts      net.Buffers
+	curN       int
+	tailCopied bool
+	freeParts  chan net.Buffers
+	seq        uint64
+	ins        []chan stripeFrame
+	writes     sync.WaitGroup
 
 	// destination
 	outs  []chan stripeFrame
@@ -73,10 +80,16 @@ type Session struct {
 }
 
 type stripeFrame struct {
-	seq uint64
-	buf []byte
-	end bool
+	seq   uint64
+	buf   []byte      // source: header room and copied bytes; destination: the payload
+	parts net.Buffers // source: the payload, in order
+	n     int         // source: the payload's length
+	end   bool
 }
+
+// stripePayload is the payload of a full frame the source sends: header
+// and payload fill StripeSize bytes, a whole number of TLS records.
+const stripePayload = StripeSize - StripeHeaderSize
 
 // newSession starts the lane goroutines over streams (indexed by channel).
 func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Session {
@@ -92,6 +105,7 @@ func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Ses
 	// comes from the peer's hello on the destination.
 	s.free = make(chan []byte, 2*n+1)
 	if source {
+		s.freeParts = make(chan net.Buffers, cap(s.free))
 		for _, st := range s.lanes {
 			in := make(chan stripeFrame, 1)
 			s.ins = append(s.ins, in)
@@ -183,25 +197,90 @@ func (s *Session) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	for len(p) > 0 {
-		if err := s.Err(); err != nil {
-			return 0, err
+		if !s.startFrame() {
+			return 0, s.Err()
 		}
-		if s.cur == nil {
-			b := s.getBuf()
-			if b == nil {
-				return 0, s.Err()
-			}
-			s.cur = b[:StripeHeaderSize] // room for the frame header
+		start := len(s.cur)
+		c := min(len(p), stripePayload-s.curN)
+		s.cur = s.cur[:start+c]
+		copy(s.cur[start:], p[:c])
+		if s.tailCopied {
+			last := s.parts[len(s.parts)-1]
+			s.parts[len(s.parts)-1] = last[:len(last)+c]
+		} else {
+			s.parts = append(s.parts, s.cur[start:start+c])
+			s.tailCopied = true
 		}
-		c := copy(s.cur[len(s.cur):StripeSize], p)
-		s.cur = s.cur[:len(s.cur)+c]
+		s.add(c)
 		p = p[c:]
-		if len(s.cur) == StripeSize {
-			s.dispatch(stripeFrame{buf: s.cur})
-			s.cur = nil
-		}
 	}
 	return n, s.Err()
+}
+
+// PutBufferNoCopy queues p in the stream without copying it, as
+// Stream.PutBufferNoCopy does for one channel: a channel's goroutine
+// writes p straight from the caller's memory (over TLS, encrypts it from
+// there), so a guest page costs no copy on the source. The caller must not
+// modify p until the next Flush (or Close) returns, or must accept, as
+// QEMU does for the guest pages its dirty log sends again, that p's
+// channel sends whatever p holds when it writes it. Slices shorter than
+// 512 bytes are copied, as by Write. It returns the session's first
+// error.
+func (s *Session) PutBufferNoCopy(p []byte) error {
+	if !s.source {
+		return errors.New("migration: PutBufferNoCopy on the destination's session")
+	}
+	if len(p) < 512 {
+		_, err := s.Write(p)
+		return err
+	}
+	for len(p) > 0 {
+		if !s.startFrame() {
+			return s.Err()
+		}
+		c := min(len(p), stripePayload-s.curN)
+		s.parts = append(s.parts, p[:c])
+		s.tailCopied = false
+		s.add(c)
+		p = p[c:]
+	}
+	return s.Err()
+}
+
+// startFrame makes sure a frame is being filled; it reports false when
+// the session has failed or ended.
+func (s *Session) startFrame() bool {
+	if s.Err() != nil {
+		return false
+	}
+	if s.cur != nil {
+		return true
+	}
+	b := s.getBuf()
+	if b == nil {
+		return false
+	}
+	s.cur = b[:StripeHeaderSize] // room for the frame header
+	select {
+	case s.parts = <-s.freeParts:
+	default:
+		s.parts = make(net.Buffers, 0, 2*StripeSize/4096)
+	}
+	return true
+}
+
+// add counts c payload bytes into the frame and hands it to its channel
+// when it is full.
+func (s *Session) add(c int) {
+	if s.curN += c; s.curN == stripePayload {
+		s.dispatchCur()
+	}
+}
+
+// dispatchCur hands the frame being filled to its channel.
+func (s *Session) dispatchCur() {
+	s.dispatch(stripeFrame{buf: s.cur, parts: s.parts, n: s.curN})
+	s.cur, s.parts, s.curN, s.tailCopied = nil, nil, 0, false
 }
 
 // getBuf returns an empty stripe buffer: an idle one, a new one while
@@ -242,9 +321,8 @@ func (s *Session) Flush() error {
 	if !s.source {
 		return nil
 	}
-	if len(s.cur) > StripeHeaderSize {
-		s.dispatch(stripeFrame{buf: s.cur})
-		s.cur = nil
+	if s.curN > 0 {
+		s.dispatchCur()
 	}
 	s.writes.Wait()
 	return s.Err()
@@ -259,10 +337,19 @@ func (s *Session) writeLane(st *Stream, in chan stripeFrame) {
 				putFrameHeader(hdr[:], frameEnd, 0, f.seq)
 				st.PutBuffer(hdr[:])
 			} else {
-				// f.buf starts with room for the header: the frame
-				// leaves as one slice.
-				putFrameHeader(f.buf, frameData, len(f.buf)-StripeHeaderSize, f.seq)
-				st.PutBufferNoCopy(f.buf)
+				putFrameHeader(f.buf, frameData, f.n, f.seq)
+				parts := f.parts
+				if len(f.buf) > StripeHeaderSize && &parts[0][0] == &f.buf[StripeHeaderSize] {
+					// The header and the copied bytes after it
+					// leave as one slice.
+					st.PutBufferNoCopy(f.buf[:StripeHeaderSize+len(parts[0])])
+					parts = parts[1:]
+				} else {
+					st.PutBuffer(f.buf[:StripeHeaderSize])
+				}
+				for _, p := range parts {
+					st.PutBufferNoCopy(p)
+				}
 			}
 			if err := st.Flush(); err != nil {
 				s.setErr(err)
@@ -271,6 +358,10 @@ func (s *Session) writeLane(st *Stream, in chan stripeFrame) {
 		}
 		if f.buf != nil {
 			s.free <- f.buf[:0]
+		}
+		if f.parts != nil {
+			clear(f.parts) // drop the references to the caller's memory
+			s.freeParts <- f.parts[:0]
 		}
 		s.writes.Done()
 	}
@@ -379,9 +470,36 @@ func (s *Session) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if err := s.nextFrame(); err != nil {
+		return 0, err
+	}
+	n := copy(p, s.rcur.buf[s.roff:])
+	s.roff += n
+	return n, nil
+}
+
+// ReadBuffer returns the next bytes of the striped stream without copying
+// them: what is left of the current frame, at most StripeSize bytes. The
+// slice is valid until the next call of Read or ReadBuffer, which reuses
+// its memory. At the end of the session it returns io.EOF, like Read.
+func (s *Session) ReadBuffer() ([]byte, error) {
+	if s.source {
+		return nil, errors.New("migration: ReadBuffer on the source's session")
+	}
+	if err := s.nextFrame(); err != nil {
+		return nil, err
+	}
+	b := s.rcur.buf[s.roff:]
+	s.roff = len(s.rcur.buf)
+	return b, nil
+}
+
+// nextFrame makes sure the current frame has bytes left to read, taking
+// the next frame in order from its channel when it has not.
+func (s *Session) nextFrame() error {
 	for s.roff == len(s.rcur.buf) {
 		if err := s.Err(); err != nil {
-			return 0, err
+			return err
 		}
 		if s.rcur.buf != nil {
 			s.free <- s.rcur.buf[:0]
@@ -393,7 +511,7 @@ func (s *Session) Read(p []byte) (int, error) {
 		select {
 		case f = <-s.outs[lane]:
 		case <-s.done:
-			return 0, s.Err()
+			return s.Err()
 		}
 		switch {
 		case f.end:
@@ -403,9 +521,7 @@ func (s *Session) Read(p []byte) (int, error) {
 			s.rnext++
 		}
 	}
-	n := copy(p, s.rcur.buf[s.roff:])
-	s.roff += n
-	return n, nil
+	return nil
 }
 
 // Close ends the session. On the source it flushes, sends the end frame on
