@@ -193,7 +193,10 @@ func (s *Stream) PutBuffer(p []byte) {
 // retain p after that. With zero copy on (SetZeroCopy) the kernel reads p
 // after the put that flushes it: p must stay unchanged until the next
 // Flush or Close returns. Slices shorter than 512 bytes are copied
-// instead.
+// instead. A slice that continues the one queued before it in memory (the
+// next page of the same RAM) extends its iovec, as QEMU's add_to_iovec
+// does; the Stream flushes at MaxIOV slices or 256 KiB queued, whichever
+// comes first.
 func (s *Stream) PutBufferNoCopy(p []byte) {
 	if len(p) < 512 {
 		s.putSlow(p)
@@ -208,12 +211,30 @@ func (s *Stream) PutBufferNoCopy(p []byte) {
 			return
 		}
 	}
-	s.iov = append(s.iov, p)
+	if n := len(s.iov); n > 0 && !s.lastBuf && continues(s.iov[n-1], p) {
+		// p follows the slice queued last in memory (the next page of
+		// the same RAM): one iovec, as QEMU's add_to_iovec merges.
+		last := s.iov[n-1]
+		s.iov[n-1] = last[:len(last)+len(p)]
+	} else {
+		s.iov = append(s.iov, p)
+	}
 	s.lastBuf = false
 	s.pending += len(p)
-	if len(s.iov) >= MaxIOV {
+	if len(s.iov) >= MaxIOV || s.pending >= maxPendingNoCopy {
 		s.flush()
 	}
+}
+
+// maxPendingNoCopy is the number of queued bytes at which PutBufferNoCopy
+// flushes even when merged slices keep the iov list short: MaxIOV pages,
+// as when no two pages are adjacent.
+const maxPendingNoCopy = MaxIOV * 4096
+
+// continues reports whether b starts where a ends, within a's capacity
+// (the same backing array), so that a[:len(a)+len(b)] covers both.
+func continues(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // Write queues a copy of p, like PutBuffer, and returns len(p) and nil, or
