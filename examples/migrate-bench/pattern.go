@@ -44,6 +44,9 @@ type verifier struct {
 	name string               // the case, for errors
 	crcs [patternPages]uint32 // CRC-32C of each pattern page
 	page int64                // index of the next page to check
+	// feed's page in progress: its CRC so far and its length
+	crc     uint32
+	partial int
 }
 
 // newVerifier computes the CRC-32C of every pattern page, generating the
@@ -68,11 +71,43 @@ func (v *verifier) check(b []byte) error {
 	for off := 0; off < len(b); off += pageSize {
 		want := v.crcs[v.page%patternPages]
 		if got := crc32.Checksum(b[off:off+pageSize], castagnoli); got != want {
-			return fmt.Errorf("%s: page %d (byte offset %d) does not match the pattern: CRC-32C %08x, want %08x", v.name, v.page, v.page*pageSize, got, want)
+			return v.mismatch(got, want)
 		}
 		v.page++
 	}
 	return nil
+}
+
+// feed checks b, the next bytes of the stream, which may start or end
+// inside a page (a Session's frames do not end on page boundaries).
+func (v *verifier) feed(b []byte) error {
+	for len(b) > 0 {
+		if v.partial == 0 && len(b) >= pageSize {
+			whole := len(b) - len(b)%pageSize
+			if err := v.check(b[:whole]); err != nil {
+				return err
+			}
+			b = b[whole:]
+			continue
+		}
+		c := min(len(b), pageSize-v.partial)
+		v.crc = crc32.Update(v.crc, castagnoli, b[:c])
+		v.partial += c
+		b = b[c:]
+		if v.partial == pageSize {
+			if want := v.crcs[v.page%patternPages]; v.crc != want {
+				return v.mismatch(v.crc, want)
+			}
+			v.crc, v.partial = 0, 0
+			v.page++
+		}
+	}
+	return nil
+}
+
+// mismatch is the error for the page being checked, whose CRC-32C is got.
+func (v *verifier) mismatch(got, want uint32) error {
+	return fmt.Errorf("%s: page %d (byte offset %d) does not match the pattern: CRC-32C %08x, want %08x", v.name, v.page, v.page*pageSize, got, want)
 }
 
 // short is the error for a stream that ended after got of want bytes.

@@ -227,6 +227,7 @@ func checkEOF(name string, pages int64, read func([]byte) (int, error)) error {
 // receiver is the destination's side of one case once connected.
 type receiver struct {
 	readFull  func([]byte) (int, error) // fills p, or returns fewer bytes and an error
+	next      func() ([]byte, error)    // if set, used instead of readFull: the next bytes, lent without a copy
 	read      func([]byte) (int, error) // one read, for the end-of-stream check
 	deadlines []deadliner               // refreshed before each read
 	close     func() error
@@ -267,10 +268,24 @@ func wireDst(ctx context.Context, args []string, stdout io.Writer) error {
 	u0 := selfUsage()
 	var got int64
 	for got < o.size {
-		n := min(int64(chunkSize), o.size-got)
 		for _, d := range r.deadlines {
 			d.SetDeadline(time.Now().Add(ioTimeout))
 		}
+		if r.next != nil {
+			b, err := r.next()
+			if err != nil {
+				return v.short(got, o.size, err)
+			}
+			if int64(len(b)) > o.size-got {
+				return fmt.Errorf("%s: extra bytes after the last page (page %d): the stream is longer than expected", o.w.name, o.size/pageSize-1)
+			}
+			if err := v.feed(b); err != nil {
+				return err
+			}
+			got += int64(len(b))
+			continue
+		}
+		n := min(int64(chunkSize), o.size-got)
 		m, err := r.readFull(buf[:n])
 		if verr := v.check(buf[:m-m%pageSize]); verr != nil {
 			return verr
@@ -340,11 +355,13 @@ func listenWire(ctx context.Context, o *wireOpts) (string, func(context.Context)
 				return nil, err
 			}
 			r := &receiver{
-				readFull: func(p []byte) (int, error) { return io.ReadFull(sess, p) },
-				read:     sess.Read,
-				close:    sess.Close,
-				abort:    sess.Shutdown,
-				note:     streamNote(sess.Stream(0)),
+				// ReadBuffer lends each frame's payload: no copy
+				// out of the session.
+				next:  sess.ReadBuffer,
+				read:  sess.Read,
+				close: sess.Close,
+				abort: sess.Shutdown,
+				note:  streamNote(sess.Stream(0)),
 			}
 			for i := range sess.Channels() {
 				if d, ok := sess.Stream(i).Channel().(deadliner); ok {
@@ -529,7 +546,7 @@ func dialWire(ctx context.Context, o *wireOpts) (*sender, error) {
 			return nil, err
 		}
 		s := &sender{
-			page:   func(p []byte) error { _, err := sess.Write(p); return err },
+			page:   sess.PutBufferNoCopy,
 			finish: sess.Close,
 			abort:  sess.Shutdown,
 			note:   func() string { return streamNote(sess.Stream(0)) },
