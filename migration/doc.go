@@ -127,6 +127,11 @@
 //	 4     4    payload length: 1..StripeSize (256 KiB) for data, 0 for end
 //	 8     8    sequence number k, counted across all channels from 0
 //
+// The source fills frames with copies (Write) or with references to the
+// caller's memory ([Session.PutBufferNoCopy], for guest pages: no copy
+// until the channel's TLS encrypts them); the destination reads frames
+// with a copy (Read) or lends each frame's payload ([Session.ReadBuffer]).
+//
 // Closing the source's Session sends an end frame on every channel; a
 // channel that ends without one is an error wrapping io.ErrUnexpectedEOF,
 // and a frame with a wrong magic, type, length or sequence number is an
@@ -143,9 +148,11 @@
 //
 // # Performance
 //
-// Queueing a page with PutBufferNoCopy and flushing allocates nothing;
-// 64 pages leave in one writev, and over TLS the channel packs them into
-// full 16 KiB records. The benchmarks compare the Stream with raw net.Conn
+// Queueing a page with PutBufferNoCopy (on a Stream or a Session) and
+// flushing allocates nothing; 64 pages leave in one writev (adjacent pages
+// in one iovec), and over TLS the channel packs them into full 16 KiB
+// records. examples/migrate-bench measures the whole path between two
+// processes against raw sockets, raw crypto/tls and QEMU. The benchmarks compare the Stream with raw net.Conn
 // and raw crypto/tls in the same run:
 //
 //	go test ./migration -run '^$' -bench . -benchtime 2s
