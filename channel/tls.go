@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/livemig/livemig/crypto"
@@ -430,7 +431,9 @@ const tlsCloseNotifyWait = 5 * time.Second
 // Close sends close_notify when the handshake completed and no Write is
 // in flight (waiting at most 5 s for a peer that does not read), then
 // closes the inner channel. Pending calls return an error
-// wrapping net.ErrClosed; so do calls after the first Close.
+// wrapping net.ErrClosed; so do calls after the first Close. A peer that
+// has already closed the connection (close_notify meets EPIPE or
+// ECONNRESET) is not an error of Close.
 func (t *TLS) Close() error {
 	if t.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: t.name, Err: net.ErrClosed}
@@ -470,10 +473,19 @@ func (t *TLS) Close() error {
 		// as tls.Conn.Close does for a Write in flight.
 		err = t.raw.Close()
 	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil && !errors.Is(err, net.ErrClosed) && !peerGone(err) {
 		return &OpError{Op: "close", Channel: t.name, Err: err}
 	}
 	return nil
+}
+
+// peerGone reports whether err says that the peer has already closed the
+// connection (EPIPE, ECONNRESET): close_notify could not be delivered,
+// but the connection is closed all the same and nothing written before
+// is affected, so Close does not report it, as closing a plain socket
+// would not.
+func peerGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // SetDeadline implements [Deadliner] when the inner channel does;
