@@ -87,6 +87,9 @@ func TestResultsMedianRatioTarget(t *testing.T) {
 	if r := by["dep"]; r.Error != "broken" || r.Runs != 0 {
 		t.Errorf("dep: %+v", r)
 	}
+	if r := by["base"]; len(r.RunsMbps) != 3 || !near(r.RunsMbps[0], 1000) || !near(r.RunsMbps[1], 3000) || !near(r.RunsMbps[2], 2000) {
+		t.Errorf("base: runs_mbps %v, want [1000 3000 2000] in run order", r.RunsMbps)
+	}
 	if r := by["base"]; !near(r.CPUSPerGiB, 1) {
 		t.Errorf("base: cpu_s_per_gib %v, want 1", r.CPUSPerGiB)
 	}

@@ -21,11 +21,12 @@ type result struct {
 	RSSMiBSrc    float64 `json:"rss_mib_src"`
 	RSSMiBDst    float64 `json:"rss_mib_dst"`
 
-	Target    float64 `json:"target,omitempty"`     // smallest ratio aimed for
-	TargetMet *bool   `json:"target_met,omitempty"` // nil when there is no target or no ratio
-	Runs      int     `json:"runs"`                 // runs measured
-	SizeBytes int64   `json:"size_bytes,omitempty"` // bytes per run
-	Nproc     int     `json:"nproc"`
+	Target    float64   `json:"target,omitempty"`     // smallest ratio aimed for
+	TargetMet *bool     `json:"target_met,omitempty"` // nil when there is no target or no ratio
+	Runs      int       `json:"runs"`                 // runs measured
+	RunsMbps  []float64 `json:"runs_mbps,omitempty"`  // every run's mbps, in run order
+	SizeBytes int64     `json:"size_bytes,omitempty"` // bytes per run
+	Nproc     int       `json:"nproc"`
 
 	P50MS         float64 `json:"p50_ms,omitempty"`
 	P99MS         float64 `json:"p99_ms,omitempty"`
@@ -69,6 +70,9 @@ func results(e *env, outs []*outcome) []*result {
 			fill(r, m)
 			var over []string
 			for _, s := range o.samples { // peak over the runs
+				if o.c.metric == throughput {
+					r.RunsMbps = append(r.RunsMbps, round(s.mbps(), 1))
+				}
 				r.RSSMiBSrc = max(r.RSSMiBSrc, mib(s.RSSSrc))
 				r.RSSMiBDst = max(r.RSSMiBDst, mib(s.RSSDst))
 				if s.RSSSrc > rssBudget+s.RAMSrc {
