@@ -35,7 +35,10 @@
 //     (both sides, and cat or QEMU where they take part) over the transfer,
 //     per GiB moved, in the median run.
 //   - rss_mib_src, rss_mib_dst: the largest peak resident set of each side
-//     over the runs, in MiB.
+//     over the runs, in MiB. The report flags a side above 64 MiB plus the
+//     guest RAM it holds (a QEMU's or the demo VM's).
+//   - runs_mbps: every run's mbps in run order, so the spread behind the
+//     median shows; target and target_met: the aim for the ratio.
 //
 // Runs are interleaved (run 1 of every case, then run 2, ...) so that a
 // burst of load from elsewhere hits a case and its baseline alike.
@@ -51,8 +54,10 @@
 //   - Every destination reads 256 KiB at a time: raw ones with
 //     io.ReadFull on the conn, Stream ones with GetBuffer (which reads
 //     that size straight from the channel, past the Stream's buffer),
-//     Session ones with io.ReadFull on the Session (whose Read copies, as
-//     its Write does on the source).
+//     the Session one with Session.ReadBuffer (each frame's payload lent
+//     without a copy; pages that straddle two frames are checked with a
+//     running CRC). The Session's source sends with
+//     Session.PutBufferNoCopy, as the Stream's does with PutBufferNoCopy.
 //   - The source's 16 MiB pattern is its guest RAM and, like a VMM's (and
 //     the demo VM's), is mapped outside the Go heap: the garbage collector
 //     does not double it into the heap goal. A side that allocates more
