@@ -45,12 +45,14 @@ var (
 
 func secBenchCreds(b testing.TB) *secBenchSetup {
 	secBenchOnce.Do(func() {
-		// Credentials are loaded from a directory that outlives the first
-		// benchmark: write it under a process-wide temp dir.
-		dir, err := osMkdirTemp()
+		// Credentials outlive the first benchmark, so not b.TempDir: the
+		// files are read into memory when the credentials are made, and
+		// the directory is removed right after.
+		dir, err := os.MkdirTemp("", "livemig-bench-pki-")
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer os.RemoveAll(dir)
 		p, err := testpki.Write(dir, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -295,7 +297,3 @@ func TestTLSBenchRatios(t *testing.T) {
 }
 
 var _ = context.Background
-
-// osMkdirTemp makes a directory for the benchmarks' credentials; the
-// files are tiny and left for the OS to clean with /tmp.
-func osMkdirTemp() (string, error) { return os.MkdirTemp("", "livemig-bench-pki-") }
