@@ -125,7 +125,12 @@ func runWire(ctx context.Context, e *env, w *wireKind) (*sample, error) {
 			return nil, fmt.Errorf("%s: mkfifo %s: %w", w.name, listen, err)
 		}
 	}
-	defer os.Remove(listen) // the unix socket or the FIFO; nothing for tcp
+	switch w.transport {
+	case "unix":
+		defer os.Remove(listen)
+	case "exec":
+		defer removeFIFO(listen)
+	}
 	pskDir, err := wirePSK(e)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", w.name, err)
@@ -197,6 +202,20 @@ func runWire(ctx context.Context, e *env, w *wireKind) (*sample, error) {
 	s := &sample{Bytes: dr.Bytes, Elapsed: el, CPU: sr.CPU + dr.CPU, RSSSrc: sr.MaxRSS, RSSDst: dr.MaxRSS}
 	s.Note = joinNotes(sr.Note, dr.Note)
 	return s, nil
+}
+
+// removeFIFO removes the exec case's FIFO after both children are gone.
+// A destination killed before any source opened the FIFO leaves its cat
+// (in its own process group, out of reach of our kill) blocked in
+// open(2) for reading, for ever: opening the FIFO read-write here lets
+// that open return, and closing it after the unlink gives that cat its
+// end of file, so it exits.
+func removeFIFO(path string) {
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NONBLOCK, 0)
+	os.Remove(path)
+	if err == nil {
+		f.Close()
+	}
 }
 
 // joinNotes joins the non-empty parts of notes (each itself a list
