@@ -17,7 +17,8 @@
 //
 // The QEMU cases (group "qemu") migrate instead a paused QEMU guest whose
 // --size bytes of RAM hold a keystream (internal/qemuvm), from
-// qemu-system-x86_64 to another QEMU or to a livemig drain that checks
+// qemu-system-x86_64 to another QEMU (whose guest RAM is read back after
+// the run and checked page by page) or to a livemig drain that checks
 // every page against the keystream; their time runs from the migrate
 // command to both sides' completion, QEMU's own query-migrate figures are
 // shown beside it, and CPU counts every QEMU, proxy and drain of the case

@@ -28,6 +28,8 @@ import (
 // checked byte), whichever comes later; QEMU stamps its events with the
 // wall clock. CPU sums every process of the case over the migration:
 // /proc deltas around it for QEMUs and proxies, the drain's own rusage.
+// After the window, a destination QEMU's guest RAM is read back and every
+// page checked against the keystream (qemu_verify.go).
 
 // qemuKind is the wiring of a QEMU case.
 type qemuKind int
@@ -335,6 +337,11 @@ func runQEMU(ctx context.Context, e *env, k qemuKind) (s *sample, err error) {
 	info, err := src.QMP.QueryMigrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source QEMU: %w", err)
+	}
+	if dst != nil { // the drain has checked every page itself
+		if err := verifyGuestRAM(ctx, dst, r.dir, e.size); err != nil {
+			return nil, fmt.Errorf("destination QEMU: %w", err)
+		}
 	}
 	end := srcEnd
 	if dstEnd.After(end) {
