@@ -111,6 +111,9 @@ func (p *proc) line(ctx context.Context) (string, error) {
 			return l, nil
 		}
 		<-p.done
+		if p.err != nil {
+			return "", p.failure("exited without a result (" + p.err.Error() + ")")
+		}
 		return "", p.failure("exited without a result")
 	case <-ctx.Done():
 		return "", fmt.Errorf("waiting for %s: %w", p.role, ctx.Err())
