@@ -213,6 +213,12 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 	// (Accept and Dial read the hello from the channel itself), and its
 	// Shutdown shuts the channel, which still unblocks these reads.
 	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, newChannelReader(src.Channel()), buf)
+	if err == nil {
+		// A shut channel reads as EOF: a Shutdown (the context's, or the
+		// other direction's failure) is a cut, not the peer's end, and
+		// must not pass on as a clean end of the stream.
+		err = src.Err()
+	}
 	if err != nil {
 		src.Shutdown()
 		dst.Shutdown()
