@@ -49,6 +49,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--runs", "0"}, "--runs 0"},
 		{[]string{"--only", "nonsense"}, `unknown case "nonsense"`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--timeout", "0s"}, "--timeout 0s is not positive"},
+		{[]string{"--only", "unix-raw", "--size", "4M", "--timeout", "1ns"}, "stopped before the end: --timeout 1ns reached"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tc.args, &stdout, &stderr); code == 0 {

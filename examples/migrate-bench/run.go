@@ -86,13 +86,16 @@ the peak RSS of each side. Cases (name, group, what it measures):` + list.String
 	if *runs < 1 || *runs > 100 {
 		return cli.Fail(stderr, name, fmt.Errorf("--runs %d is out of range 1..100", *runs))
 	}
+	if *timeout <= 0 {
+		return cli.Fail(stderr, name, fmt.Errorf("--timeout %v is not positive", *timeout))
+	}
 	cases, err := selectCases(all, *only)
 	if err != nil {
 		return cli.Fail(stderr, name, err)
 	}
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, *timeout)
+	ctx, cancelT := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("--timeout %v reached", *timeout))
 	defer cancelT()
 
 	e, cleanup, err := newEnv(int64(size), *runs, stderr)
