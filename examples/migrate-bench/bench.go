@@ -120,6 +120,9 @@ func selectCases(all []*benchCase, only string) ([]*benchCase, error) {
 			return nil, fmt.Errorf("--only: unknown case %q (cases: %s; groups: wire, qemu, handshake, live)", n, strings.Join(names(all), ", "))
 		}
 	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("--only %q names no case (cases: %s; groups: wire, qemu, handshake, live)", only, strings.Join(names(all), ", "))
+	}
 	// Pull in baselines, transitively.
 	for changed := true; changed; {
 		changed = false

@@ -50,6 +50,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--only", "nonsense"}, `unknown case "nonsense"`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--timeout", "0s"}, "--timeout 0s is not positive"},
+		{[]string{"--only", " , "}, `--only " , " names no case`},
 		{[]string{"--only", "unix-raw", "--size", "4M", "--timeout", "1ns"}, "stopped before the end: --timeout 1ns reached"},
 	} {
 		var stdout, stderr bytes.Buffer
