@@ -51,7 +51,7 @@ func wireKinds() []*wireKind {
 				return 1.6
 			}
 			return 0.95
-		}, about: "Session of 2 TLS channels (DialSession, AcceptSession), Write per page", transport: "tcp", security: "tls", api: "session"},
+		}, about: "Session of 2 TLS channels (DialSession, AcceptSession), PutBufferNoCopy per page, ReadBuffer", transport: "tcp", security: "tls", api: "session"},
 		{name: "dtls-psk", baseline: "tls-raw", about: "Stream over the DTLS PSK channel (tls-creds-psk) on tcp", transport: "tcp", security: "psk", api: "stream"},
 		{name: "zerocopy", baseline: "tcp-stream", about: "tcp-stream with Stream.SetZeroCopy (MSG_ZEROCOPY) where the kernel allows it", transport: "tcp", api: "zerocopy"},
 		{name: "exec", baseline: "unix-raw", about: "Stream over exec: through cat and a FIFO (one-way hello)", transport: "exec", api: "stream"},
