@@ -142,6 +142,7 @@ func selectCases(all []*benchCase, only string) ([]*benchCase, error) {
 	return out, nil
 }
 
+// names returns the names of cs, in order.
 func names(cs []*benchCase) []string {
 	var s []string
 	for _, c := range cs {

@@ -325,8 +325,10 @@ func listenRawTLS(ctx context.Context, dir string) (hsListener, error) {
 	return &rawTLSListener{ln: ln, cfg: cfg}, nil
 }
 
+// addr returns the host:port the client dials.
 func (l *rawTLSListener) addr() string { return l.ln.Addr().String() }
 
+// close stops listening.
 func (l *rawTLSListener) close() { l.ln.Close() }
 
 // serve accepts one connection (waiting until ctx ends), runs the TLS
@@ -419,8 +421,10 @@ func listenLivemig(ctx context.Context, dir string) (hsListener, error) {
 	return &livemigListener{ln: ln}, nil
 }
 
+// addr returns the migration URI the client dials.
 func (l *livemigListener) addr() string { return l.ln.Addr().String() }
 
+// close stops listening.
 func (l *livemigListener) close() { l.ln.Close() }
 
 // serve accepts one channel (connect, TLS, hello) and closes its Stream.

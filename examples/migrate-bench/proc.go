@@ -161,6 +161,8 @@ func (p *proc) wait(ctx context.Context) error {
 	}
 }
 
+// failure returns an error saying that p's child did what, with the end
+// of its stderr.
 func (p *proc) failure(what string) error {
 	if s := p.stderr.String(); s != "" {
 		return fmt.Errorf("%s %s: %s", p.role, what, s)
@@ -184,6 +186,7 @@ type tail struct {
 	b  []byte
 }
 
+// Write keeps p, dropping what falls out of the last 2 KiB.
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -194,6 +197,7 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns what was kept, without surrounding white space.
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

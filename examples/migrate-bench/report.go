@@ -107,6 +107,7 @@ func results(e *env, outs []*outcome) []*result {
 	return rs
 }
 
+// fill copies the figures of s, a case's median run, into r.
 func fill(r *result, s *sample) {
 	r.Mbps = round(s.mbps(), 1)
 	r.SizeBytes = s.Bytes
@@ -183,6 +184,8 @@ func writeTable(w io.Writer, e *env, rs []*result) {
 	fmt.Fprintln(w, "\nMbit/s: 10^6 bits per second of the median run; ratio: case over baseline (for handshake, baseline p50 over case p50), above 1 is better.")
 }
 
+// target returns r's target for the table: ">=T", with MISSED when
+// the ratio fell short, or "-" when there is none.
 func target(r *result) string {
 	if r.Target == 0 {
 		return "-"
@@ -194,6 +197,7 @@ func target(r *result) string {
 	return s
 }
 
+// dash returns s, or "-" when it is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -201,6 +205,7 @@ func dash(s string) string {
 	return s
 }
 
+// num formats v with prec decimals, or "-" when it is zero (not measured).
 func num(v float64, prec int) string {
 	if v == 0 {
 		return "-"
@@ -208,10 +213,13 @@ func num(v float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, v)
 }
 
+// mib returns b bytes in MiB, to one decimal.
 func mib(b int64) float64 { return round(float64(b)/(1<<20), 1) }
 
+// ms returns d in milliseconds, to three decimals.
 func ms(d interface{ Seconds() float64 }) float64 { return round(d.Seconds()*1000, 3) }
 
+// round rounds v, not negative, to prec decimals.
 func round(v float64, prec int) float64 {
 	p := 1.0
 	for range prec {
@@ -220,6 +228,8 @@ func round(v float64, prec int) float64 {
 	return float64(int64(v*p+0.5)) / p
 }
 
+// formatSize returns n bytes in GiB or MiB when it is a whole number of
+// them, else in bytes.
 func formatSize(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:

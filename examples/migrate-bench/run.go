@@ -15,6 +15,7 @@ import (
 	"github.com/livemig/livemig/internal/testpki"
 )
 
+// name is the tool's name, the prefix of its messages.
 const name = "migrate-bench"
 
 // env is what every case shares: the flags, the machine, the throwaway
@@ -48,6 +49,11 @@ func (e *env) logf(format string, args ...any) {
 	fmt.Fprintf(e.stderr, name+": "+format+"\n", args...)
 }
 
+// run is the tool's main: it parses args, runs the selected cases,
+// prints the table or JSON on stdout and returns the exit code: 0 when
+// every case passed or was skipped, 0 for --help, 2 for a flag the flag
+// package rejects, 1 otherwise (a bad value, a failed case, a run
+// stopped by a signal or --timeout).
 func run(args []string, stdout, stderr io.Writer) int {
 	size := cli.Size(1 << 30)
 	all := caseList()
@@ -193,6 +199,7 @@ type progress struct {
 	width int
 }
 
+// newProgress returns a progress line on w for total runs.
 func newProgress(w io.Writer, total int) *progress {
 	p := &progress{w: w, total: total}
 	if f, ok := w.(*os.File); ok {
@@ -203,6 +210,7 @@ func newProgress(w io.Writer, total int) *progress {
 	return p
 }
 
+// show counts one more run and shows s as its line.
 func (p *progress) show(s string) {
 	p.n++
 	line := fmt.Sprintf("%s: [%d/%d] %s", name, p.n, p.total, s)
@@ -215,6 +223,7 @@ func (p *progress) show(s string) {
 	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
 }
 
+// done clears the line on a terminal and prints s as the last one.
 func (p *progress) done(s string) {
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.width))

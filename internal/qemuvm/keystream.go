@@ -8,7 +8,8 @@ import (
 	"os"
 )
 
-var keystreamKey = []byte("livemig-qemutest") // 16 bytes: AES-128
+// keystreamKey is the fixed AES-128 key (16 bytes) of the keystream.
+var keystreamKey = []byte("livemig-qemutest")
 
 // keystreamBlock is the AES block of keystreamKey, made once.
 var keystreamBlock = func() cipher.Block {
