@@ -39,8 +39,9 @@ type Socket struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	zc zeroCopy    // write side only
-	wv net.Buffers // write side only: WriteBuffers' working header
+	zc     zeroCopy    // write side only
+	wv     net.Buffers // write side only: WriteBuffers' working header
+	merged net.Buffers // write side only: the slices written, merged
 }
 
 // NewSocket wraps an established connection: a *net.TCPConn, a stream
@@ -138,20 +139,61 @@ func (s *Socket) Write(p []byte) (int, error) {
 // (more only if the kernel accepts part of the data, or for more than 1024
 // slices), straight from the caller's slices. Slices that continue one
 // another in memory (consecutive pages of one buffer, such as guest RAM)
-// are merged into one iovec first, in place in *bufs. It consumes *bufs
-// as net.Buffers.WriteTo does. It does not allocate.
+// are merged into one iovec first, in a list of the Socket's own; *bufs
+// is consumed as net.Buffers.WriteTo does all the same. It does not
+// allocate (once the Socket's list has grown to the longest one merged).
 func (s *Socket) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	// Work on a copy of the header held in s, so that bufs does not escape
 	// through the net.Conn interface and a caller's local net.Buffers
 	// stays on its stack.
-	s.wv = compactAdjacent(*bufs)
+	merged := s.mergeAdjacent(*bufs)
+	if merged {
+		s.wv = s.merged
+	} else {
+		s.wv = *bufs
+	}
 	n, err := writeBuffers(s.conn, &s.wv)
-	*bufs = s.wv
+	if !merged {
+		*bufs = s.wv
+	}
 	s.wv = nil
+	s.doneMerged(bufs, merged, n)
 	if err != nil {
 		err = opError("writev", s.name, err)
 	}
 	return n, err
+}
+
+// mergeAdjacent reports whether slices of bufs continue one another in
+// memory; if so, s.merged holds bufs with those merged (compactAdjacent),
+// and bufs itself is left alone, so that it can be consumed as
+// net.Buffers.WriteTo does: what is left are the caller's own slices not
+// written, not merged ones.
+func (s *Socket) mergeAdjacent(bufs net.Buffers) bool {
+	for i := 1; i < len(bufs); i++ {
+		if continues(bufs[i-1], bufs[i]) {
+			s.merged = compactAdjacent(append(s.merged[:0], bufs...))
+			return true
+		}
+	}
+	return false
+}
+
+// doneMerged finishes a write of n bytes of *bufs: with merged, from
+// s.merged, which it empties (keeping no reference to the caller's memory),
+// consuming *bufs by n; without, *bufs was written and consumed itself.
+func (s *Socket) doneMerged(bufs *net.Buffers, merged bool, n int64) {
+	if !merged {
+		return
+	}
+	clear(s.merged[:cap(s.merged)])
+	s.merged = s.merged[:0]
+	consume(bufs, n)
+}
+
+// continues reports whether b starts where a ends, within a's capacity.
+func continues(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // compactAdjacent merges, in place, each slice of bufs that continues the
@@ -166,7 +208,7 @@ func compactAdjacent(bufs net.Buffers) net.Buffers {
 	j := 0
 	for i := 1; i < len(bufs); i++ {
 		b, next := bufs[j], bufs[i]
-		if len(b) > 0 && len(next) > 0 && cap(b)-len(b) >= len(next) && &b[:len(b)+1][len(b)] == &next[0] {
+		if continues(b, next) {
 			bufs[j] = b[:len(b)+len(next)]
 			continue
 		}

@@ -47,14 +47,26 @@ func (z *zeroCopy) send(fd uintptr) bool {
 // until Flush returns. If the kernel refuses SO_ZEROCOPY, or the socket is
 // not tcp, it is WriteBuffers. On ENOBUFS (too many pages pinned) it
 // flushes and retries once, then copies, as QEMU does.
-func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
+func (s *Socket) WriteBuffersZeroCopy(caller *net.Buffers) (total int64, err error) {
 	if !s.zeroCopyOn() {
-		return s.WriteBuffers(bufs)
+		return s.WriteBuffers(caller)
 	}
-	var total int64
 	retried := false
 	defer s.zc.iov.clear()
-	*bufs = compactAdjacent(*bufs)
+	// Send from the merged list, if slices were merged, and consume the
+	// caller's list by what was sent, as WriteBuffers does.
+	bufs := caller
+	merged := s.mergeAdjacent(*caller)
+	if merged {
+		s.wv = s.merged
+		bufs = &s.wv
+	}
+	defer func() {
+		if merged {
+			s.wv = nil
+			s.doneMerged(caller, merged, total)
+		}
+	}()
 	for len(*bufs) > 0 {
 		iov := s.zc.iov.load(*bufs)
 		if len(iov) == 0 {
@@ -83,7 +95,14 @@ func (s *Socket) WriteBuffersZeroCopy(bufs *net.Buffers) (int64, error) {
 				continue
 			}
 			// The kernel will not pin more: copy this batch.
-			m, err := s.WriteBuffers(bufs)
+			work := *bufs
+			s.wv = work
+			m, err := writeBuffers(s.conn, &s.wv)
+			work, s.wv = s.wv, nil
+			*bufs = work
+			if err != nil {
+				err = opError("writev", s.name, err)
+			}
 			return total + m, err
 		}
 		if err != nil {
