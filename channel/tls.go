@@ -481,9 +481,10 @@ func (t *TLS) Close() error {
 
 // peerGone reports whether err says that the peer has already closed the
 // connection (EPIPE, ECONNRESET): close_notify could not be delivered,
-// but the connection is closed all the same and nothing written before
-// is affected, so Close does not report it, as closing a plain socket
-// would not.
+// but the connection is closed all the same, so Close does not report it,
+// as closing a plain socket would not. A reset can mean the peer dropped
+// bytes it had not read: a caller that must know its data arrived needs
+// the peer's acknowledgement (a migration's return path), not Close.
 func peerGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
