@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/qemuvm"
+	"github.com/livemig/livemig/internal/qmp"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -334,7 +335,7 @@ func runQEMU(ctx context.Context, e *env, k qemuKind) (s *sample, err error) {
 	if err := r.measure(true); err != nil {
 		return nil, err
 	}
-	info, err := src.QMP.QueryMigrate(ctx)
+	info, err := queryTotals(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("source QEMU: %w", err)
 	}
@@ -350,6 +351,12 @@ func runQEMU(ctx context.Context, e *env, k qemuKind) (s *sample, err error) {
 	s = &sample{Bytes: e.size, Elapsed: end.Sub(start), QEMUTotal: time.Duration(info.TotalTime) * time.Millisecond}
 	if info.RAM != nil {
 		s.QEMUMbps = info.RAM.MBps
+	}
+	noTotal := ""
+	if info.TotalTime <= 0 {
+		// Said rather than left out: the table would otherwise just lack
+		// QEMU's figures for this run.
+		noTotal = fmt.Sprintf("source QEMU's query-migrate gave no total-time (status %q)", info.Status)
 	}
 	byName := map[string]usage{}
 	for _, m := range r.members {
@@ -369,7 +376,7 @@ func runQEMU(ctx context.Context, e *env, k qemuKind) (s *sample, err error) {
 	default:
 		s.RSSDst, s.RAMDst = byName["destination QEMU"].MaxRSS, e.size
 	}
-	s.Note = r.note(dst, px1, px2)
+	s.Note = joinNotes(r.note(dst, px1, px2), noTotal)
 	return s, nil
 }
 
@@ -455,6 +462,24 @@ func (r *qemuRun) logs(src, dst *qemuvm.VM, px ...*proc) string {
 
 // note returns a remark on anything odd a successful run left in the
 // logs: the destination QEMU's complaints, a proxy's failed connection.
+// queryTotals runs query-migrate on a source whose migration has
+// completed. QEMU 7.2 sends the MIGRATION "completed" event before it
+// computes total-time, so a fast migration can be queried in between and
+// read total-time 0: ask again for up to a second.
+func queryTotals(ctx context.Context, vm *qemuvm.VM) (*qmp.MigrationInfo, error) {
+	for i := 0; ; i++ {
+		info, err := vm.QMP.QueryMigrate(ctx)
+		if err != nil || info.TotalTime > 0 || i == 50 {
+			return info, err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return info, nil
+		}
+	}
+}
+
 func (r *qemuRun) note(dst *qemuvm.VM, px ...*proc) string {
 	var notes []string
 	if dst != nil {
