@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -171,30 +170,16 @@ func (o *wireOpts) registry(endpoint string) (*crypto.Registry, error) {
 }
 
 // rawTLSConfig returns the crypto/tls configuration of the tls-raw
-// baseline from the QEMU-layout directories: TLS 1.3, and a client
-// certificate required and verified, as QEMU's verify-peer=on.
+// baseline from the QEMU-layout directories, the same as the handshake
+// baseline's (see rawTLSConfig in rawtls.go).
 func (o *wireOpts) rawTLSConfig(server bool) (*tls.Config, error) {
-	dir, cert, key := o.clientDir, "client-cert.pem", "client-key.pem"
+	dir := o.clientDir
 	if server {
-		dir, cert, key = o.serverDir, "server-cert.pem", "server-key.pem"
+		dir = o.serverDir
 	}
-	ca, err := os.ReadFile(filepath.Join(dir, "ca-cert.pem"))
+	c, err := rawTLSConfig(dir, server, "") // the client sets ServerName when it dials
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.w.name, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("%s: %s: no certificate", o.w.name, filepath.Join(dir, "ca-cert.pem"))
-	}
-	kp, err := tls.LoadX509KeyPair(filepath.Join(dir, cert), filepath.Join(dir, key))
-	if err != nil {
-		return nil, fmt.Errorf("%s: loading %s: %w", o.w.name, filepath.Join(dir, cert), err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS13}
-	if server {
-		c.ClientCAs, c.ClientAuth, c.SessionTicketsDisabled = pool, tls.RequireAndVerifyClientCert, true
-	} else {
-		c.RootCAs = pool
 	}
 	return c, nil
 }
