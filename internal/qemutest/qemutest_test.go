@@ -11,20 +11,6 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-func TestKeystream(t *testing.T) {
-	whole := make([]byte, 3*PageSize)
-	Keystream(0, whole)
-	page := make([]byte, PageSize)
-	Keystream(2*PageSize, page)
-	if string(page) != string(whole[2*PageSize:]) {
-		t.Fatal("keystream at an offset differs from the same bytes of a longer run")
-	}
-	var c PageChecker
-	if !c.Check(PageSize, whole[PageSize:2*PageSize]) || c.Check(0, whole[PageSize:2*PageSize]) {
-		t.Fatal("PageChecker disagrees with Keystream")
-	}
-}
-
 // TestQEMUToQEMU migrates a keystream guest between two QEMUs over a unix
 // socket, the baseline the proxy scenarios build on.
 func TestQEMUToQEMU(t *testing.T) {
