@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -40,28 +39,7 @@ func TestCompactAdjacent(t *testing.T) {
 // TestSocketWriteBuffersAdjacent sends adjacent and separate pages through
 // a real unix socket and checks the bytes and the consumption of *bufs.
 func TestSocketWriteBuffersAdjacent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := l.Accept(); acc <- c }()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewSocket(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	peer := <-acc
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer peer.Close()
+	s, peer := unixSocketPair(t)
 	ram := make([]byte, 64*4096)
 	for i := range ram {
 		ram[i] = byte(i*7 + i>>12)

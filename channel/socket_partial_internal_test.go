@@ -2,7 +2,6 @@ package channel
 
 import (
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,29 +12,8 @@ import (
 // what is left is the caller's own slices not written (the first one cut),
 // unchanged and in place, whatever was merged into one iovec.
 func TestSocketWriteBuffersPartialConsumes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := l.Accept(); acc <- c }()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewSocket(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	peer := <-acc
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer peer.Close() // never read: the write stops at the deadline
-	const pages = 4096 // 16 MiB, more than the socket buffers hold
+	s, _ := unixSocketPair(t) // the peer never reads: the write stops at the deadline
+	const pages = 4096        // 16 MiB, more than the socket buffers hold
 	ram := make([]byte, pages*4096)
 	orig := make(net.Buffers, pages)
 	for i := range orig {
@@ -72,28 +50,7 @@ func TestSocketWriteBuffersPartialConsumes(t *testing.T) {
 // merged in the Socket's own list, allocates nothing once that list has
 // grown.
 func TestSocketWriteBuffersMergedNoAllocs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := l.Accept(); acc <- c }()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewSocket(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	peer := <-acc
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer peer.Close()
+	s, peer := unixSocketPair(t)
 	go func() {
 		b := make([]byte, 1<<20)
 		for {
