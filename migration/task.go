@@ -187,15 +187,19 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	s.SetRateLimit(cfg.RateLimit)
 	// A failure from here on belongs to the last phase entered: hello, or
 	// with Raw the handshake or connect phase.
+	if err := ctx.Err(); err != nil {
+		s.Close()
+		return nil, &PhaseError{t.Phase(), err}
+	}
 	if p.onReady != nil {
+		// Once onReady has taken s (a Server hands it to a Session that
+		// AcceptSession may return at once), s is no longer the task's to
+		// close: not even if ctx ends now, as when the Server is closed
+		// right after AcceptSession.
 		if err := p.onReady(s); err != nil {
 			s.Close()
 			return nil, &PhaseError{t.Phase(), err}
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		s.Close()
-		return nil, &PhaseError{t.Phase(), err}
 	}
 	return s, nil
 }
