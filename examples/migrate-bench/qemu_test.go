@@ -47,11 +47,19 @@ func TestQEMUCases(t *testing.T) {
 		t.Logf("%s: %.0f Mbit/s (QEMU: %.0f Mbit/s, %.0f ms), ratio %.2f, %.2f CPU s/GiB, RSS %.0f/%.0f MiB %s",
 			name, r.Mbps, r.QEMUMbps, r.QEMUTotalMS, r.Ratio, r.CPUSPerGiB, r.RSSMiBSrc, r.RSSMiBDst, r.Note)
 	}
-	if r := rs["qemu-tls-livemig-dest"]; r != nil && r.RSSMiBDst >= rssBudget>>20 {
-		t.Errorf("the drain's peak RSS is %.0f MiB, over the %d MiB budget", r.RSSMiBDst, rssBudget>>20)
+	// Under -race (as in CI) the children are race-built: the detector's
+	// shadow memory and heap multiply RSS (the drain was seen at 100-165
+	// MiB, against about 16 MiB unraced), so the budget is scaled; a drain
+	// that kept the 64 MiB guest would still exceed it.
+	budget := float64(rssBudget >> 20)
+	if raceBuild {
+		budget *= 4
 	}
-	if r := rs["qemu-tls-proxy"]; r != nil && (r.RSSMiBSrc >= rssBudget>>20 || r.RSSMiBDst >= rssBudget>>20) {
-		t.Errorf("a proxy's peak RSS is over the %d MiB budget: %.0f, %.0f MiB", rssBudget>>20, r.RSSMiBSrc, r.RSSMiBDst)
+	if r := rs["qemu-tls-livemig-dest"]; r != nil && r.RSSMiBDst >= budget {
+		t.Errorf("the drain's peak RSS is %.0f MiB, over the %.0f MiB budget", r.RSSMiBDst, budget)
+	}
+	if r := rs["qemu-tls-proxy"]; r != nil && (r.RSSMiBSrc >= budget || r.RSSMiBDst >= budget) {
+		t.Errorf("a proxy's peak RSS is over the %.0f MiB budget: %.0f, %.0f MiB", budget, r.RSSMiBSrc, r.RSSMiBDst)
 	}
 	if kids := children(t); len(kids) > 0 {
 		t.Errorf("processes left running: %v", kids)
