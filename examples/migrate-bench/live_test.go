@@ -23,9 +23,14 @@ func TestLive(t *testing.T) {
 			t.Errorf("%s: %d passes, downtime %v ms, total %v ms, dirty rate %d: want passes >= 1, 0 < downtime <= total, a rate",
 				name, r.Passes, r.DowntimeMS, r.TotalMS, r.DirtyRate)
 		}
-		// The wire carries at least the guest RAM (random, so no zero pages).
-		if r.SizeBytes < 32<<20 || r.Mbps <= 0 || r.CPUSPerGiB <= 0 {
-			t.Errorf("%s: %d bytes on the wire, %v Mbit/s, %v CPU s/GiB: want >= 32 MiB and positive figures", name, r.SizeBytes, r.Mbps, r.CPUSPerGiB)
+		// The wire carries at least the guest's non-zero pages: demovm's
+		// Fill leaves every eighth page zero, and a zero page travels as a
+		// header only. At a low dirty rate the later passes add little, so
+		// the total may stay under the RAM size.
+		const nonZero = 32 << 20 / 8 * 7
+		if r.SizeBytes < nonZero || r.Mbps <= 0 || r.CPUSPerGiB <= 0 {
+			t.Errorf("%s: %d bytes on the wire, %v Mbit/s, %v CPU s/GiB: want >= %d (the non-zero 7/8 of 32 MiB) and positive figures",
+				name, r.SizeBytes, r.Mbps, r.CPUSPerGiB, nonZero)
 		}
 		// Both sides hold the guest RAM.
 		if r.RSSMiBSrc < 32 || r.RSSMiBDst < 32 {
