@@ -116,14 +116,8 @@ func runHandshakes(ctx context.Context, e *env, kind string) (*sample, error) {
 	}
 	defer cl.kill()
 	var cr hsClientResult
-	if err := cl.result(ctx, &cr); err != nil {
-		if serr := exitFailure(ctx, srv, 2*time.Second); serr != nil {
-			return nil, fmt.Errorf("%w; and %w", err, serr)
-		}
-		return nil, err
-	}
 	var sr hsServerResult
-	if err := srv.result(ctx, &sr); err != nil {
+	if err := pairResults(ctx, cl, &cr, srv, &sr); err != nil {
 		return nil, err
 	}
 	if cr.Count != handshakeCount || sr.Served != handshakeCount {
@@ -143,22 +137,6 @@ func runHandshakes(ctx context.Context, e *env, kind string) (*sample, error) {
 		Note: fmt.Sprintf("%d handshakes; CPU %.2f ms per handshake (client %.2f + server %.2f)", handshakeCount,
 			ms(cpu/time.Duration(handshakeCount)), ms(cr.Usage.CPU/time.Duration(handshakeCount)), ms(sr.Usage.CPU/time.Duration(handshakeCount))),
 	}, nil
-}
-
-// exitFailure gives p up to grace to exit and returns its failure, or
-// nil when it succeeded or still runs (it is then left to the caller's
-// kill).
-func exitFailure(ctx context.Context, p *proc, grace time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, grace)
-	defer cancel()
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return p.failure(p.err.Error())
-		}
-	case <-ctx.Done():
-	}
-	return nil
 }
 
 // hsListener is the server side of a handshake case.

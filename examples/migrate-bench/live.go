@@ -109,15 +109,8 @@ func runLive(ctx context.Context, e *env, rate int) (*sample, error) {
 		return nil, err
 	}
 	defer src.kill()
-	var sr liveResult
-	if err := src.result(ctx, &sr); err != nil {
-		if derr := exitFailure(ctx, dst, 2*time.Second); derr != nil {
-			return nil, fmt.Errorf("%w; and %w", err, derr)
-		}
-		return nil, err
-	}
-	var dr liveResult
-	if err := dst.result(ctx, &dr); err != nil {
+	var sr, dr liveResult
+	if err := pairResults(ctx, src, &sr, dst, &dr); err != nil {
 		return nil, err
 	}
 	return liveSample(rate, &sr, &dr)

@@ -147,6 +147,37 @@ func (p *proc) result(ctx context.Context, v any) error {
 	return p.wait(ctx)
 }
 
+// pairResults reads the results of two children that talk to each other:
+// first (the one that dials) into v1, then second (the one that listens)
+// into v2. When first fails, second is given two seconds to exit and its
+// own failure is added, since the cause is often on its side (a TLS
+// alert names only the symptom).
+func pairResults(ctx context.Context, first *proc, v1 any, second *proc, v2 any) error {
+	if err := first.result(ctx, v1); err != nil {
+		if serr := exitFailure(ctx, second, 2*time.Second); serr != nil {
+			return fmt.Errorf("%w; and %w", err, serr)
+		}
+		return err
+	}
+	return second.result(ctx, v2)
+}
+
+// exitFailure gives p up to grace to exit and returns its failure, or
+// nil when it succeeded or still runs (it is then left to the caller's
+// kill).
+func exitFailure(ctx context.Context, p *proc, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return p.failure(p.err.Error())
+		}
+	case <-ctx.Done():
+	}
+	return nil
+}
+
 // wait waits for the child to exit and reports a failure with the end of
 // its stderr.
 func (p *proc) wait(ctx context.Context) error {
