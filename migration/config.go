@@ -19,7 +19,18 @@ const (
 	DefaultConnectTimeout   = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHelloTimeout     = 10 * time.Second
-	DefaultSessionTimeout   = 30 * time.Second
+	DefaultSessionTimeout   = 10 * time.Second
+
+	// DefaultMaxPendingSessions is how many sessions a Server holds at
+	// once, in all, being assembled or waiting for AcceptSession.
+	DefaultMaxPendingSessions = 64
+	// DefaultMaxPendingPerPeer is how many of those one peer identity
+	// may hold.
+	DefaultMaxPendingPerPeer = 4
+	// DefaultMaxHandshakes is how many connections a Server takes
+	// through the TLS handshake and the hello at once; a quarter of them
+	// may come from one host.
+	DefaultMaxHandshakes = 1024
 )
 
 // Config configures tasks, listeners, servers and sessions. A nil *Config
@@ -62,8 +73,29 @@ type Config struct {
 	HelloTimeout time.Duration
 	// SessionTimeout is how long a Server waits, after the main channel of
 	// a session, for the session's other channels, and how long it
-	// remembers an expired session; 0 means DefaultSessionTimeout.
+	// remembers an expired or complete session to refuse its late
+	// channels; 0 means DefaultSessionTimeout. A source opens its
+	// channels right after the main one, so the default is short: a
+	// session whose channels never come gives its slot back soon.
 	SessionTimeout time.Duration
+
+	// MaxPendingSessions bounds the sessions a Server holds at once:
+	// being assembled, or complete and not yet taken by AcceptSession.
+	// A main channel beyond it is refused with StatusBusy. 0 means
+	// DefaultMaxPendingSessions.
+	MaxPendingSessions int
+	// MaxPendingPerPeer bounds those sessions per peer identity (the
+	// certificate's DN or the PSK username; without them the peer's host:
+	// see Stream.PeerIdentity), so that a client which holds its quota
+	// does not delay another's migration. 0 means
+	// DefaultMaxPendingPerPeer.
+	MaxPendingPerPeer int
+	// MaxHandshakes bounds the connections a Server takes through the TLS
+	// handshake and the hello at once, each for at most HandshakeTimeout
+	// and HelloTimeout; at most a quarter of them (but at least one) from
+	// one host. A connection beyond either bound is closed at once. 0
+	// means DefaultMaxHandshakes.
+	MaxHandshakes int
 
 	// SessionID identifies the migration in every hello. On the source the
 	// zero value means a random ID, drawn once per Connect or DialSession.
@@ -147,6 +179,15 @@ func (c *Config) populate() *Config {
 	if c2.Channels == 0 {
 		c2.Channels = 1
 	}
+	if c2.MaxPendingSessions == 0 {
+		c2.MaxPendingSessions = DefaultMaxPendingSessions
+	}
+	if c2.MaxPendingPerPeer == 0 {
+		c2.MaxPendingPerPeer = DefaultMaxPendingPerPeer
+	}
+	if c2.MaxHandshakes == 0 {
+		c2.MaxHandshakes = DefaultMaxHandshakes
+	}
 	return c2
 }
 
@@ -165,6 +206,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("migration: config: the main channel, and only it, has Index 0 (Role %s, Index %d)", c.Role, c.Index)
 	case c.RateLimit < 0:
 		return fmt.Errorf("migration: config: negative RateLimit")
+	case c.MaxPendingSessions < 0, c.MaxPendingPerPeer < 0, c.MaxHandshakes < 0:
+		return fmt.Errorf("migration: config: negative MaxPendingSessions, MaxPendingPerPeer or MaxHandshakes")
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ func TestConfigClone(t *testing.T) {
 			c.Capabilities = CapStripes
 		case "RateLimit":
 			c.RateLimit = 1 << 20
+		case "MaxPendingSessions", "MaxPendingPerPeer", "MaxHandshakes":
+			fv.SetInt(int64(i))
 		case "Raw", "DialBack":
 			fv.SetBool(true)
 		case "FDs":

@@ -72,7 +72,7 @@ func sourcePlan(addr *uri.Address, cfg *Config, id SessionID) (*plan, error) {
 			return nil, fmt.Errorf("migration: DialBack needs a tcp, unix or vsock address, not %s", addr.Transport)
 		}
 		p.open = func(ctx context.Context) (channel.Channel, error) { return acceptOne(ctx, addr, c) }
-		p.place = func(req, reply *Hello) (Status, error) {
+		p.place = func(req *Hello, _ string, reply *Hello) (Status, error) {
 			if !req.Session.IsZero() && req.Session != id {
 				return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
 			}

@@ -82,11 +82,20 @@
 //	 8     16   session ID (a reply carries the session the channel joined)
 //	24     2    channel index: 0 for the main channel, 1.. for the others
 //	26     2    channel count of the session, 1..256
-//	28     2    status (replies): 0 ok, 1 unknown session, 2 expired
-//	            session, 3 duplicate channel, 4 mismatch, 5 refused
+//	28     2    status: 0 in requests; in replies 0 ok, 1 unknown
+//	            session, 2 expired session, 3 duplicate channel,
+//	            4 mismatch, 5 refused, 6 session of another peer,
+//	            7 too many pending sessions
 //	30     2    reserved, zero
 //	32     8    capability bits (see Capabilities)
-//	40     24   reserved, zero; ignored by readers of version 1
+//	40     24   reserved, zero
+//
+// A reader validates every field before it uses any
+// ([Hello.UnmarshalBinary]): reserved bytes must be zero, a request and an
+// accepting reply must have 1 <= count <= 256, index < count and index 0
+// exactly for the main channel, and a refusal (a reply with a non-zero
+// status) carries its status and role only: no session, index, count or
+// capabilities.
 //
 // A request must come from the opposite direction (source versus
 // destination), carry the magic and version, and, with a non-zero
@@ -94,8 +103,10 @@
 // not, the answering side replies with a status code only, never echoing
 // the peer's bytes, and both sides fail: the answering side with a
 // *[HelloMismatchError] naming the field and both values, the requesting
-// side with a *[RefusedError] naming its session and the reason. Garbage
-// is not answered at all. A source on exec or file sends a one-way
+// side with a *[RefusedError] naming its session and the reason. A
+// request of this version that breaks a rule of the layout is refused the
+// same way (status 4); bytes that are not a livemig request of this
+// version are not answered at all. A source on exec or file sends a one-way
 // request, since the other end may be a process or a file that cannot
 // answer; the destination then checks it without replying, whatever its
 // own transport. [Config].Raw skips the hello entirely, to talk to
@@ -112,6 +123,24 @@
 // has arrived, or a *[SessionError] naming the missing channels when the
 // timer fires. With [Config].DialBack the source listens and the
 // destination dials; the same hello places the channels.
+//
+// A session belongs to the peer identity that opened it
+// ([Stream.PeerIdentity]): with x509 credentials the subject DN of the
+// client's certificate, with psk credentials the PSK username. Every
+// other channel of the session must come from the same identity; one from
+// another is refused with status 6, so a client that learns a session ID
+// (logs print them) cannot take a slot of someone else's session. Without
+// an authenticated identity (no TLS, anon credentials, a client without a
+// certificate) the identity is the peer's host: its IP address for tcp,
+// its CID for vsock, and "unix" for every unix-socket peer; then the
+// session ID and the network are all that bind a session, and the network
+// must be trusted (see SECURITY.md). A dial-back source binds its
+// session to the identity of the first channel it places.
+//
+// What a peer can make a Server hold is bounded, per identity and in all
+// ([Config].MaxPendingSessions, MaxPendingPerPeer, MaxHandshakes,
+// SessionTimeout; see [Server]), and a session's stripe buffers and
+// read-ahead goroutines exist only once AcceptSession has returned it.
 //
 // A [Session] is an ordered byte stream striped across its main and
 // multifd channels in frames. Frame k goes on channel k mod N, so the

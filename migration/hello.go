@@ -114,6 +114,10 @@ const (
 	StatusDuplicate      Status = 3 // this role and index already arrived
 	StatusMismatch       Status = 4 // a field did not fit the peer's configuration
 	StatusRefused        Status = 5 // refused for another reason, such as shutdown
+	StatusForbidden      Status = 6 // the session belongs to another peer identity
+	StatusBusy           Status = 7 // too many sessions pending: from this peer, or in all
+
+	maxStatus = StatusBusy
 )
 
 // String describes the status.
@@ -131,6 +135,10 @@ func (s Status) String() string {
 		return "hello mismatch"
 	case StatusRefused:
 		return "refused"
+	case StatusForbidden:
+		return "session of another peer"
+	case StatusBusy:
+		return "too many pending sessions"
 	}
 	return fmt.Sprintf("status(%d)", uint16(s))
 }
@@ -186,9 +194,15 @@ func (h *Hello) put(b []byte) {
 	binary.BigEndian.PutUint64(b[32:], uint64(h.Capabilities))
 }
 
-// UnmarshalBinary decodes a hello. It checks the magic, the version, the
-// kind and the ranges of role, index and channel count, and ignores the
-// reserved bytes. A wrong magic or version is a *HelloMismatchError.
+// UnmarshalBinary decodes a hello and validates every field before it
+// returns any: the magic, the version, the kind, the role, the flags, the
+// status (zero in a request, a known code in a reply), the reserved bytes
+// (zero), and the session, index and channel count. A request, and a
+// reply with StatusOK, must carry 1 <= count <= MaxChannels, index <
+// count, and index 0 exactly for the main channel; a refusal (a reply with
+// another status) carries no session, index, count or capabilities. On
+// error h is unchanged. A wrong magic or version is a *HelloMismatchError;
+// every other error names the field and its value.
 func (h *Hello) UnmarshalBinary(b []byte) error {
 	if len(b) != HelloSize {
 		return fmt.Errorf("migration: hello is %d bytes, want %d", len(b), HelloSize)
@@ -232,25 +246,49 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 	n.Channels = binary.BigEndian.Uint16(b[26:])
 	n.Status = Status(binary.BigEndian.Uint16(b[28:]))
 	n.Capabilities = Capabilities(binary.BigEndian.Uint64(b[32:]))
-	if n.Status == StatusOK {
-		if n.Channels < 1 || n.Channels > MaxChannels {
-			return fmt.Errorf("migration: hello: channel count %d out of range 1..%d", n.Channels, MaxChannels)
+	if off := nonZero(b[30:32]); off >= 0 {
+		return fmt.Errorf("migration: hello: reserved byte %d is %#02x, want 0", 30+off, b[30+off])
+	}
+	if off := nonZero(b[40:]); off >= 0 {
+		return fmt.Errorf("migration: hello: reserved byte %d is %#02x, want 0", 40+off, b[40+off])
+	}
+	switch {
+	case !n.Reply && n.Status != StatusOK:
+		return fmt.Errorf("migration: hello: request with status %d", uint16(n.Status))
+	case n.Status > maxStatus:
+		return fmt.Errorf("migration: hello: unknown status %d", uint16(n.Status))
+	case n.Status != StatusOK:
+		// A refusal says why and nothing else (see exchangeHelloIO).
+		if !n.Session.IsZero() || n.Index != 0 || n.Channels != 0 || n.Capabilities != 0 {
+			return fmt.Errorf("migration: hello: refusal (%s) with a session, index, channel count or capabilities", n.Status)
 		}
-		if n.Index >= n.Channels {
-			return fmt.Errorf("migration: hello: index %d not below channel count %d", n.Index, n.Channels)
-		}
-		if (n.Role == RoleMain) != (n.Index == 0) {
-			return fmt.Errorf("migration: hello: %s channel with index %d", n.Role, n.Index)
-		}
+	case n.Channels < 1 || n.Channels > MaxChannels:
+		return fmt.Errorf("migration: hello: channel count %d out of range 1..%d", n.Channels, MaxChannels)
+	case n.Index >= n.Channels:
+		return fmt.Errorf("migration: hello: index %d not below channel count %d", n.Index, n.Channels)
+	case (n.Role == RoleMain) != (n.Index == 0):
+		return fmt.Errorf("migration: hello: %s channel with index %d", n.Role, n.Index)
 	}
 	*h = n
 	return nil
 }
 
+// nonZero returns the offset of the first non-zero byte of b, or -1.
+func nonZero(b []byte) int {
+	for i, c := range b {
+		if c != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // placeFunc decides, on the side that accepted a connection, whether the
-// request fits; it returns the status of the reply and, when refusing, the
-// local error. It may adjust the reply (the session ID it assigned).
-type placeFunc func(req *Hello, reply *Hello) (Status, error)
+// request fits; who is the peer's identity (see peerIdentity). It returns
+// the status of the reply and, when refusing, the local error. It may
+// adjust the reply (the session ID it assigned). req has passed
+// UnmarshalBinary and checkPeer.
+type placeFunc func(req *Hello, who string, reply *Hello) (Status, error)
 
 // helloOneWay reports whether a source on transport t sends a one-way
 // hello: exec and file streams may end in a process or a file that cannot
@@ -259,15 +297,15 @@ func helloOneWay(t string) bool { return t == "exec" || t == "file" }
 
 // exchangeHello runs the hello on ch. The side that opened the connection
 // (initiator) writes its request and, unless oneWay, reads the reply; the
-// other side reads the request, calls place and, unless the request is
-// one-way, writes the reply. It returns the peer's hello (nil for a one-way
+// other side reads the request, calls place with who, the peer's identity,
+// and, unless the request is one-way, writes the reply. It returns the peer's hello (nil for a one-way
 // initiator). Reads are exactly HelloSize bytes, so no stream byte is
 // consumed.
-func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiator, oneWay bool, timeout time.Duration, place placeFunc) (*Hello, error) {
+func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiator, oneWay bool, timeout time.Duration, who string, place placeFunc) (*Hello, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello"})
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
-	peer, err := exchangeHelloIO(ch, local, initiator, oneWay, place)
+	peer, err := exchangeHelloIO(ch, local, initiator, oneWay, who, place)
 	if !stop() {
 		if c := context.Cause(ctx); c != nil {
 			return nil, c
@@ -276,7 +314,7 @@ func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiat
 	return peer, err
 }
 
-func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, place placeFunc) (*Hello, error) {
+func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, who string, place placeFunc) (*Hello, error) {
 	var buf [HelloSize]byte
 	local.Version = HelloVersion
 	write := func(h *Hello) error {
@@ -286,18 +324,14 @@ func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, pl
 		}
 		return nil
 	}
-	read := func() (*Hello, error) {
+	read := func() error {
 		if _, err := io.ReadFull(ch, buf[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("migration: reading hello: %w", err)
+			return fmt.Errorf("migration: reading hello: %w", err)
 		}
-		h := new(Hello)
-		if err := h.UnmarshalBinary(buf[:]); err != nil {
-			return nil, err
-		}
-		return h, nil
+		return nil
 	}
 	if initiator {
 		local.Reply, local.OneWay, local.Status = false, oneWay, StatusOK
@@ -307,8 +341,11 @@ func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, pl
 		if oneWay {
 			return nil, nil
 		}
-		peer, err := read()
-		if err != nil {
+		if err := read(); err != nil {
+			return nil, err
+		}
+		peer := new(Hello)
+		if err := peer.UnmarshalBinary(buf[:]); err != nil {
 			return nil, err
 		}
 		if !peer.Reply {
@@ -323,43 +360,79 @@ func exchangeHelloIO(ch channel.Channel, local Hello, initiator, oneWay bool, pl
 		if !local.Session.IsZero() && peer.Session != local.Session {
 			return nil, &HelloMismatchError{Field: "session", Local: local.Session.String(), Remote: peer.Session.String()}
 		}
+		// A reply that accepts names the channel it accepted.
+		if peer.Role != local.Role || peer.Index != local.Index || peer.Channels != local.Channels {
+			return nil, &HelloMismatchError{Field: "role",
+				Local:  fmt.Sprintf("%s %d of %d", local.Role, local.Index, local.Channels),
+				Remote: fmt.Sprintf("%s %d of %d", peer.Role, peer.Index, peer.Channels)}
+		}
 		return peer, nil
 	}
-	peer, err := read()
+	if err := read(); err != nil {
+		return nil, err
+	}
+	peer, reply, err := answerHello(&local, buf[:], who, place)
+	if reply != nil {
+		if werr := write(reply); err == nil && werr != nil {
+			return nil, werr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	reply := local
-	reply.Reply, reply.OneWay = true, false
-	if peer.Reply {
-		reply.Status = StatusMismatch
-		err = &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
-	} else if err = checkPeer(&local, peer); err != nil {
-		reply.Status = StatusMismatch
-	} else {
-		reply.Status, err = place(peer, &reply)
-	}
-	if reply.Status != StatusOK {
+	return peer, nil
+}
+
+// answerHello is the accepting side's half of the hello, without I/O: it
+// decodes the request b from the peer whose identity is who (see
+// peerIdentity), checks it and asks place for its slot. It returns the
+// peer's hello when the channel is accepted, and the reply to send (nil
+// when none is due: a one-way request, or bytes that are not a livemig
+// request). Every refusal has a non-OK status and an error saying why.
+func answerHello(local *Hello, b []byte, who string, place placeFunc) (peer, reply *Hello, err error) {
+	refuse := func(st Status, err error) (*Hello, *Hello, error) {
 		if err == nil {
-			err = fmt.Errorf("migration: refused channel: %s", reply.Status)
+			err = fmt.Errorf("migration: refused channel: %s", st)
 		}
-		if !peer.OneWay && !peer.Reply {
-			// The refusal carries a code and our role only: not the
-			// peer's values, and not the session this side expects,
-			// which the peer could then simply announce.
-			reply.Role, reply.Index, reply.Channels, reply.Capabilities = local.Role, 0, 0, 0
-			reply.Session = SessionID{}
-			_ = write(&reply)
+		// The refusal carries a code and our role only: not the peer's
+		// values, and not the session this side expects, which the peer
+		// could then simply announce.
+		return nil, &Hello{Version: HelloVersion, Reply: true, Role: local.Role, Source: local.Source, Status: st}, err
+	}
+	peer = new(Hello)
+	if err := peer.UnmarshalBinary(b); err != nil {
+		// A livemig request of our version that breaks a rule gets a
+		// refusal; anything else (another protocol, another version, a
+		// reply, a one-way request) gets no answer.
+		if len(b) == HelloSize && binary.BigEndian.Uint32(b) == HelloMagic && b[4] == HelloVersion && b[5] == kindRequest && b[7]&2 == 0 {
+			return refuse(StatusMismatch, err)
 		}
-		return nil, err
+		return nil, nil, err
+	}
+	if peer.Reply {
+		return nil, nil, &HelloMismatchError{Field: "kind", Local: "request", Remote: "reply"}
+	}
+	st, err := StatusMismatch, checkPeer(local, peer)
+	if err == nil {
+		r := *local
+		r.Reply, r.OneWay, r.Status = true, false, StatusOK
+		if st, err = place(peer, who, &r); st == StatusOK && err == nil {
+			if peer.OneWay {
+				return peer, nil, nil
+			}
+			return peer, &r, nil
+		}
+		if st == StatusOK { // a placeFunc must not accept with an error
+			st = StatusRefused
+		}
 	}
 	if peer.OneWay {
-		return peer, nil
+		if err == nil {
+			err = fmt.Errorf("migration: refused channel: %s", st)
+		}
+		return nil, nil, err
 	}
-	if err := write(&reply); err != nil {
-		return nil, err
-	}
-	return peer, nil
+	return refuse(st, err)
 }
 
 // checkPeer checks what both sides of any connection must agree on.
@@ -379,7 +452,7 @@ func checkPeer(local, peer *Hello) error {
 // defaultPlace is the placement of a Listener without a Server: the request
 // must name the configured session, if any.
 func defaultPlace(cfg *Config) placeFunc {
-	return func(req, reply *Hello) (Status, error) {
+	return func(req *Hello, _ string, reply *Hello) (Status, error) {
 		if !cfg.SessionID.IsZero() && req.Session != cfg.SessionID {
 			return StatusMismatch, &HelloMismatchError{Field: "session", Local: cfg.SessionID.String(), Remote: req.Session.String()}
 		}

@@ -27,9 +27,27 @@ import (
 // timer fires first, AcceptSession returns a *SessionError naming the
 // missing channels, and the channels that did arrive are closed.
 //
-// At most MaxPendingSessions sessions are assembled or complete and not
-// yet taken by AcceptSession at once; main channels beyond that are refused
-// until one expires or AcceptSession takes one.
+// # Limits
+//
+// Everything a peer can make a Server hold is bounded:
+//
+//   - A session belongs to the peer identity that opened it (see
+//     Stream.PeerIdentity): a channel of it from another identity is
+//     refused with StatusForbidden, so a client that learns a session ID
+//     cannot take a slot of someone else's session.
+//   - At most Config.MaxPendingSessions sessions are being assembled or
+//     waiting for AcceptSession, and at most Config.MaxPendingPerPeer of
+//     them per identity; a main channel beyond either is refused with
+//     StatusBusy. An incomplete session gives its slot back after
+//     Config.SessionTimeout.
+//   - With a non-zero Config.SessionID, a channel of another session is
+//     refused at once and takes no slot.
+//   - At most Config.MaxHandshakes connections are in their TLS handshake
+//     or hello at once, a quarter of them from one host; more are closed
+//     as they are accepted.
+//   - A session's stripe buffers and read-ahead goroutines exist only
+//     once AcceptSession has returned it: until then each of its channels
+//     costs its socket, its TLS state and a Stream without buffers.
 //
 // With Config.DialBack the Server does not wait for channels:
 // AcceptSession dials the source's main channel, learns the session ID
@@ -43,20 +61,23 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	pending map[SessionID]*pendingSession
-	expired map[SessionID]time.Time
-	ready   []serverResult
-	notify  chan struct{}
-	closed  bool
+	mu        sync.Mutex
+	pending   map[SessionID]*pendingSession
+	expired   map[SessionID]time.Time
+	ready     []serverResult
+	notify    chan struct{}
+	closed    bool
+	hsTotal   int            // connections in their handshake or hello
+	hsPerHost map[string]int // the same, by peerHost
 }
 
-// MaxPendingSessions is the number of sessions a Server holds at once:
-// being assembled, or complete and waiting for AcceptSession.
-const MaxPendingSessions = 64
+// maxExpired bounds the sessions a Server remembers as expired or
+// complete; the oldest are forgotten first.
+const maxExpired = 4096
 
 type pendingSession struct {
 	id       SessionID
+	who      string // the identity of the main channel's peer
 	roles    []Role
 	reserved []bool
 	streams  []*Stream
@@ -66,6 +87,7 @@ type pendingSession struct {
 
 type serverResult struct {
 	s   *Session
+	who string
 	err error
 }
 
@@ -76,18 +98,25 @@ func NewServer(ln *Listener) (*Server, error) {
 	if ln.cfg.Raw {
 		return nil, errors.New("migration: a Server needs the hello; Config.Raw is set")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
-		ln: ln, cfg: ln.cfg, ctx: ctx, cancel: cancel,
-		pending: make(map[SessionID]*pendingSession),
-		expired: make(map[SessionID]time.Time),
-		notify:  make(chan struct{}, 1),
-	}
+	s := newServer(ln.cfg)
+	s.ln = ln
 	if !ln.cfg.DialBack {
 		s.wg.Add(1)
 		go s.acceptLoop()
 	}
 	return s, nil
+}
+
+// newServer returns a Server without a Listener for cfg (populated).
+func newServer(cfg *Config) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, ctx: ctx, cancel: cancel,
+		pending:   make(map[SessionID]*pendingSession),
+		expired:   make(map[SessionID]time.Time),
+		notify:    make(chan struct{}, 1),
+		hsPerHost: make(map[string]int),
+	}
 }
 
 // Addr returns the Listener's address, as Listener.Addr.
@@ -96,18 +125,29 @@ func (s *Server) Addr() *uri.Address { return s.ln.Addr() }
 // acceptLoop accepts connections and runs a task for each.
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
+	backoff := time.Duration(0)
 	for {
 		ch, err := s.ln.open(s.ctx)
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.cfg.logf("migration: accepting on %s: %s", s.ln.Addr(), unprefixed(err))
+			// Back off on repeated errors (EMFILE, say), from 5 ms up to
+			// a second, so a failing accept neither spins nor floods Logf.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.cfg.logf("migration: accepting on %s: %s (retrying in %v)", s.ln.Addr(), unprefixed(err), backoff)
 			select {
 			case <-s.ctx.Done():
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(backoff):
 			}
+			continue
+		}
+		backoff = 0
+		host := peerHost(ch)
+		if err := s.startHandshake(host); err != nil {
+			s.cfg.logf("migration: channel from %s: %s", ch.Name(), unprefixed(err))
+			ch.Close()
 			continue
 		}
 		p := s.ln.destPlan(s.place)
@@ -121,6 +161,7 @@ func (s *Server) acceptLoop() {
 		go func() {
 			defer s.wg.Done()
 			_, err := t.Wait(context.Background())
+			s.endHandshake(host)
 			if err != nil && !taken.Load() {
 				ch.Close()
 			}
@@ -131,17 +172,42 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// place decides a request's fate: it creates a session for a main
-// channel and reserves the slot of any other.
-func (s *Server) place(req, reply *Hello) (Status, error) {
+// startHandshake counts a connection from host into the handshakes in
+// progress, or refuses it when it would pass MaxHandshakes in all or a
+// quarter of it from host.
+func (s *Server) startHandshake(host string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	for id, t := range s.expired {
-		if now.Sub(t) > s.cfg.SessionTimeout {
-			delete(s.expired, id)
-		}
+	perHost := max(1, s.cfg.MaxHandshakes/4)
+	switch {
+	case s.hsTotal >= s.cfg.MaxHandshakes:
+		return fmt.Errorf("migration: refused: %d connections already in their handshake or hello (Config.MaxHandshakes)", s.hsTotal)
+	case s.hsPerHost[host] >= perHost:
+		return fmt.Errorf("migration: refused: %d connections from %s already in their handshake or hello (a quarter of Config.MaxHandshakes)", s.hsPerHost[host], host)
 	}
+	s.hsTotal++
+	s.hsPerHost[host]++
+	return nil
+}
+
+// endHandshake counts a connection from host out of the handshakes in
+// progress.
+func (s *Server) endHandshake(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hsTotal--
+	if s.hsPerHost[host]--; s.hsPerHost[host] <= 0 {
+		delete(s.hsPerHost, host)
+	}
+}
+
+// place decides a request's fate: it creates a session for a main
+// channel and reserves the slot of any other. req has passed
+// Hello.UnmarshalBinary, so 1 <= Channels <= MaxChannels and Index <
+// Channels; place checks the bounds again where it indexes.
+func (s *Server) place(req *Hello, who string, reply *Hello) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	id := req.Session
 	if s.closed {
 		return StatusRefused, fmt.Errorf("migration: session %s: server closed", id)
@@ -149,19 +215,26 @@ func (s *Server) place(req, reply *Hello) (Status, error) {
 	if !s.cfg.SessionID.IsZero() && id != s.cfg.SessionID {
 		return StatusMismatch, &HelloMismatchError{Field: "session", Local: s.cfg.SessionID.String(), Remote: id.String()}
 	}
+	s.forgetExpiredLocked(time.Now())
 	p := s.pending[id]
 	if req.Role == RoleMain {
 		if p != nil {
-			return StatusDuplicate, fmt.Errorf("migration: session %s: second main channel", id)
+			return StatusDuplicate, fmt.Errorf("migration: session %s: second main channel, from %s", id, who)
 		}
 		if _, ok := s.expired[id]; ok {
 			return StatusExpiredSession, fmt.Errorf("migration: session %s expired or complete", id)
 		}
-		if n := len(s.pending) + s.unacceptedLocked(); n >= MaxPendingSessions {
-			return StatusRefused, fmt.Errorf("migration: session %s refused: %d sessions already being assembled or waiting for AcceptSession", id, n)
+		if n := len(s.pending) + s.unacceptedLocked(""); n >= s.cfg.MaxPendingSessions {
+			return StatusBusy, fmt.Errorf("migration: session %s refused: %d sessions already being assembled or waiting for AcceptSession (Config.MaxPendingSessions)", id, n)
+		}
+		if n := s.pendingOfLocked(who); n >= s.cfg.MaxPendingPerPeer {
+			return StatusBusy, fmt.Errorf("migration: session %s refused: %s already holds %d sessions being assembled or waiting for AcceptSession (Config.MaxPendingPerPeer)", id, who, n)
 		}
 		n := int(req.Channels)
-		p = &pendingSession{id: id, roles: make([]Role, n), reserved: make([]bool, n), streams: make([]*Stream, n)}
+		if n < 1 || n > MaxChannels {
+			return StatusMismatch, fmt.Errorf("migration: session %s: channel count %d out of range 1..%d", id, n, MaxChannels)
+		}
+		p = &pendingSession{id: id, who: who, roles: make([]Role, n), reserved: make([]bool, n), streams: make([]*Stream, n)}
 		p.roles[0], p.reserved[0] = RoleMain, true
 		p.timer = time.AfterFunc(s.cfg.SessionTimeout, func() { s.expire(p) })
 		s.pending[id] = p
@@ -172,8 +245,14 @@ func (s *Server) place(req, reply *Hello) (Status, error) {
 			}
 			return StatusUnknownSession, fmt.Errorf("migration: %s channel %d for unknown session %s", req.Role, req.Index, id)
 		}
+		if who != p.who {
+			return StatusForbidden, fmt.Errorf("migration: %s channel %d for session %s comes from %s, but the session belongs to %s", req.Role, req.Index, id, who, p.who)
+		}
 		if int(req.Channels) != len(p.roles) {
 			return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(len(p.roles)), Remote: fmt.Sprint(req.Channels)}
+		}
+		if int(req.Index) >= len(p.roles) || req.Index == 0 {
+			return StatusMismatch, &HelloMismatchError{Field: "index", Local: fmt.Sprintf("1..%d", len(p.roles)-1), Remote: fmt.Sprint(req.Index)}
 		}
 		if p.reserved[req.Index] {
 			return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
@@ -182,6 +261,38 @@ func (s *Server) place(req, reply *Hello) (Status, error) {
 	}
 	reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
 	return StatusOK, nil
+}
+
+// forgetExpiredLocked drops the expired sessions older than
+// SessionTimeout, and the oldest beyond maxExpired.
+func (s *Server) forgetExpiredLocked(now time.Time) {
+	for id, t := range s.expired {
+		if now.Sub(t) > s.cfg.SessionTimeout {
+			delete(s.expired, id)
+		}
+	}
+	for len(s.expired) > maxExpired {
+		var oldest SessionID
+		var ot time.Time
+		for id, t := range s.expired {
+			if ot.IsZero() || t.Before(ot) {
+				oldest, ot = id, t
+			}
+		}
+		delete(s.expired, oldest)
+	}
+}
+
+// pendingOfLocked counts the sessions of identity who that are being
+// assembled or wait for AcceptSession.
+func (s *Server) pendingOfLocked(who string) int {
+	n := s.unacceptedLocked(who)
+	for _, p := range s.pending {
+		if p.who == who {
+			n++
+		}
+	}
+	return n
 }
 
 // arrived adds a ready channel to its session and hands the session out
@@ -194,7 +305,13 @@ func (s *Server) arrived(st *Stream) error {
 	if p == nil || s.closed {
 		return fmt.Errorf("migration: session %s expired before its %s channel %d was ready", h.Session, h.Role, h.Index)
 	}
-	p.streams[h.Index] = st
+	i := int(h.Index)
+	if i >= len(p.streams) || !p.reserved[i] || p.streams[i] != nil {
+		// place reserved this slot for this channel; anything else is a
+		// bug, not a reason to panic.
+		return fmt.Errorf("migration: session %s: %s channel %d was not placed", h.Session, h.Role, h.Index)
+	}
+	p.streams[i] = st
 	p.arrived++
 	if p.arrived < len(p.streams) {
 		return nil
@@ -202,7 +319,7 @@ func (s *Server) arrived(st *Stream) error {
 	p.timer.Stop()
 	delete(s.pending, p.id)
 	s.expired[p.id] = time.Now()
-	s.pushLocked(serverResult{s: newSession(p.id, false, p.streams, p.roles)})
+	s.pushLocked(serverResult{s: newSession(p.id, false, p.streams, p.roles), who: p.who})
 	return nil
 }
 
@@ -241,11 +358,12 @@ func missingName(p *pendingSession, i int) string {
 }
 
 // unacceptedLocked counts the complete sessions that AcceptSession has not
-// taken yet.
-func (s *Server) unacceptedLocked() int {
+// taken yet: those of identity who, or every one when who is "" (which
+// peerIdentity never returns).
+func (s *Server) unacceptedLocked(who string) int {
 	n := 0
 	for _, r := range s.ready {
-		if r.s != nil {
+		if r.s != nil && (who == "" || r.who == who) {
 			n++
 		}
 	}
@@ -262,7 +380,7 @@ func (s *Server) pushLocked(r serverResult) {
 
 // AcceptSession waits for the next complete session, or for the next
 // session that failed (a *SessionError; the Server goes on), or for ctx's
-// end or Close.
+// end or Close. The Session's channels start reading ahead only now.
 func (s *Server) AcceptSession(ctx context.Context) (*Session, error) {
 	if s.cfg.DialBack {
 		return s.dialSession(ctx)
@@ -271,8 +389,12 @@ func (s *Server) AcceptSession(ctx context.Context) (*Session, error) {
 		s.mu.Lock()
 		if len(s.ready) > 0 {
 			r := s.ready[0]
+			s.ready[0] = serverResult{}
 			s.ready = s.ready[1:]
 			s.mu.Unlock()
+			if r.s != nil {
+				r.s.start()
+			}
 			return r.s, r.err
 		}
 		closed := s.closed
@@ -332,7 +454,9 @@ func (s *Server) dialSession(ctx context.Context) (*Session, error) {
 		}
 		return nil, &SessionError{Session: id, Err: first}
 	}
-	return newSession(id, false, streams, roles), nil
+	ss := newSession(id, false, streams, roles)
+	ss.start()
+	return ss, nil
 }
 
 // Close stops accepting, closes the Listener, ends the channels of

@@ -53,6 +53,7 @@ type Session struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+	startOnce sync.Once
 
 	// stripe buffers, shared by both sides' code: free holds the idle
 	// ones; nbuf counts those allocated, at most cap(free)
@@ -91,7 +92,10 @@ type stripeFrame struct {
 // and payload fill StripeSize bytes, a whole number of TLS records.
 const stripePayload = StripeSize - StripeHeaderSize
 
-// newSession starts the lane goroutines over streams (indexed by channel).
+// newSession makes a Session over streams (indexed by channel). The
+// source's lanes start at once; the destination's start with start, when
+// the Session is handed to the user, so that a session nobody accepted
+// yet holds no stripe buffer and no read-ahead goroutine.
 func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Session {
 	s := &Session{id: id, source: source, streams: streams, roles: roles, done: make(chan struct{})}
 	for i, st := range streams {
@@ -99,11 +103,10 @@ func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Ses
 			s.lanes = append(s.lanes, st)
 		}
 	}
-	n := len(s.lanes)
 	// Two buffers per channel (one in its goroutine, one in its queue) and
 	// the one Write fills or Read drains; allocated on demand, since n
 	// comes from the peer's hello on the destination.
-	s.free = make(chan []byte, 2*n+1)
+	s.free = make(chan []byte, 2*len(s.lanes)+1)
 	if source {
 		s.freeParts = make(chan net.Buffers, cap(s.free))
 		for _, st := range s.lanes {
@@ -112,15 +115,26 @@ func newSession(id SessionID, source bool, streams []*Stream, roles []Role) *Ses
 			s.wg.Add(1)
 			go s.writeLane(st, in)
 		}
-	} else {
+	}
+	return s
+}
+
+// start starts the destination's lanes: a goroutine per channel that
+// reads frames ahead. It does nothing on the source, after Close, or the
+// second time.
+func (s *Session) start() {
+	s.startOnce.Do(func() {
+		if s.source || s.Err() != nil {
+			return
+		}
+		n := uint64(len(s.lanes))
 		for i, st := range s.lanes {
 			out := make(chan stripeFrame, 1)
 			s.outs = append(s.outs, out)
 			s.wg.Add(1)
-			go s.readLane(st, uint64(i), uint64(n), out)
+			go s.readLane(st, uint64(i), n, out)
 		}
-	}
-	return s
+	})
 }
 
 // ID returns the session's ID.
@@ -506,6 +520,9 @@ func (s *Session) nextFrame() error {
 			s.rcur = stripeFrame{}
 			s.roff = 0
 		}
+		if len(s.outs) == 0 {
+			return errors.New("migration: session not started: read it after AcceptSession returns it")
+		}
 		lane := s.rnext % uint64(len(s.outs))
 		var f stripeFrame
 		select {
@@ -624,27 +641,7 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 		defer ln.Close()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var mu sync.Mutex
-		taken := make([]bool, n)
-		place := func(req, reply *Hello) (Status, error) {
-			if !req.Session.IsZero() && req.Session != id {
-				return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
-			}
-			if int(req.Channels) != n {
-				return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(n), Remote: fmt.Sprint(req.Channels)}
-			}
-			if req.Role != roles[req.Index] {
-				return StatusMismatch, &HelloMismatchError{Field: "role", Local: roles[req.Index].String(), Remote: req.Role.String()}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if taken[req.Index] {
-				return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
-			}
-			taken[req.Index] = true
-			reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
-			return StatusOK, nil
-		}
+		place := newDialBackPlacer(id, roles).place
 		type result struct {
 			st  *Stream
 			err error
@@ -687,8 +684,8 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 			running--
 			var pe *PhaseError
 			switch {
-			case r.err == nil && first == nil:
-				streams[int(r.st.Peer().Index)] = r.st
+			case r.err == nil && first == nil && int(r.st.Peer().Index) < n && streams[r.st.Peer().Index] == nil:
+				streams[r.st.Peer().Index] = r.st
 			case r.err == nil:
 				r.st.Close()
 			case first == nil && ctx.Err() == nil && errors.As(r.err, &pe) && pe.Phase >= PhaseTLSHandshake:

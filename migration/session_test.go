@@ -477,13 +477,15 @@ func TestServerClose(t *testing.T) {
 }
 
 // TestServerBoundsUnacceptedSessions: sessions that are complete but not
-// yet taken by AcceptSession hold channels, goroutines and read-ahead
-// buffers, so they count against MaxPendingSessions too; a peer cannot
-// pile up sessions without bound while the user does not accept.
+// yet taken by AcceptSession hold channels, so they count against
+// MaxPendingSessions too; a peer cannot pile up sessions without bound
+// while the user does not accept. (MaxPendingPerPeer is raised to the
+// total here: every unix peer is one identity; TestServerPerPeerQuota
+// tests that bound.)
 func TestServerBoundsUnacceptedSessions(t *testing.T) {
-	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), nil)
+	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), &Config{MaxPendingPerPeer: DefaultMaxPendingSessions})
 	ctx := testCtx(t)
-	for i := range MaxPendingSessions {
+	for i := range DefaultMaxPendingSessions {
 		st, err := Dial(ctx, srv.Addr(), nil) // one channel: complete at once
 		if err != nil {
 			t.Fatalf("session %d: %v", i, err)
@@ -492,8 +494,8 @@ func TestServerBoundsUnacceptedSessions(t *testing.T) {
 	}
 	_, err := Dial(ctx, srv.Addr(), nil)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Reason != StatusRefused {
-		t.Fatalf("session %d while %d wait for AcceptSession: %v, want a refusal", MaxPendingSessions+1, MaxPendingSessions, err)
+	if !errors.As(err, &re) || re.Reason != StatusBusy {
+		t.Fatalf("session %d while %d wait for AcceptSession: %v, want a refusal (busy)", DefaultMaxPendingSessions+1, DefaultMaxPendingSessions, err)
 	}
 	// Taking one makes room for one.
 	s, err := srv.AcceptSession(ctx)

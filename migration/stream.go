@@ -53,6 +53,7 @@ type Stream struct {
 	owner bool            // Close closes ch
 	peer  *Hello
 	caps  Capabilities
+	who   string // the peer's identity; see PeerIdentity
 
 	// write side
 	wbuf    []byte

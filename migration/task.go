@@ -168,10 +168,11 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 		ch = tch
 	}
 
+	who := peerIdentity(ch, raw, sec)
 	var peer *Hello
 	if !cfg.Raw {
 		t.setPhase(PhaseHello)
-		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, p.source && helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, p.place)
+		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, p.source && helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, who, p.place)
 		if err != nil {
 			ch.Close()
 			return nil, &PhaseError{PhaseHello, ctxErr(ctx, ctx, err)}
@@ -180,6 +181,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	s := NewStream(ch)
 	s.raw = raw
 	s.peer = peer
+	s.who = who
 	if peer != nil {
 		s.caps = p.hello.Capabilities & peer.Capabilities
 	}

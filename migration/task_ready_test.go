@@ -33,7 +33,10 @@ func TestReadyStreamSurvivesCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p := ln.destPlan(func(req, reply *Hello) (Status, error) { reply.Session = req.Session; return StatusOK, nil })
+	p := ln.destPlan(func(req *Hello, _ string, reply *Hello) (Status, error) {
+		reply.Session = req.Session
+		return StatusOK, nil
+	})
 	p.open = func(context.Context) (channel.Channel, error) { return ch, nil }
 	var taken *Stream
 	p.onReady = func(s *Stream) error {
