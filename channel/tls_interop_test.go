@@ -22,6 +22,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // The interop tests run livemig's TLS channel against GnuTLS (gnutls-cli
@@ -121,17 +122,21 @@ certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-priv
 // and digits, a newline every 64 bytes, no NUL, '*' or CR.
 const secText = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-// secPayload streams n deterministic bytes (printable if text) and returns
-// their SHA-256. It fills one 1 MiB block and stamps each chunk with its
-// number, so that a lost, repeated or reordered chunk changes the hash
-// (and so that generating 64 MiB stays cheap under the race detector).
-func secPayload(w io.Writer, n int, seed uint64, text ...bool) ([32]byte, error) {
+// secStream is the deterministic payload of the interop transfers,
+// readable at any offset (so that a transfer cut short can go on where it
+// stopped): one 1 MiB block of random bytes (printable if text), repeated,
+// each 1 MiB chunk stamped with its number, so that a lost, repeated or
+// reordered chunk changes the bytes (and so that generating 64 MiB stays
+// cheap under the race detector).
+type secStream struct{ block []byte }
+
+func newSecStream(seed uint64, text bool) *secStream {
 	r := rand.New(rand.NewChaCha8([32]byte{byte(seed)}))
 	block := make([]byte, 1<<20)
 	for i := 0; i < len(block); i += 8 {
 		binary.LittleEndian.PutUint64(block[i:], r.Uint64())
 	}
-	if len(text) > 0 && text[0] {
+	if text {
 		for i := range block {
 			block[i] = secText[block[i]&63]
 			if i%64 == 63 {
@@ -139,17 +144,41 @@ func secPayload(w io.Writer, n int, seed uint64, text ...bool) ([32]byte, error)
 			}
 		}
 	}
-	h := sha256.New()
-	for k := 0; n > 0; k++ {
-		chunk := block[:min(n, len(block))]
-		copy(chunk, fmt.Sprintf("%016d", k))
-		h.Write(chunk)
-		if _, err := w.Write(chunk); err != nil {
-			return [32]byte{}, err
+	return &secStream{block}
+}
+
+// at fills b with the payload's bytes from offset off.
+func (s *secStream) at(b []byte, off int) {
+	for len(b) > 0 {
+		k, i := off/len(s.block), off%len(s.block)
+		n := copy(b, s.block[i:])
+		if i < 16 {
+			copy(b[:n], fmt.Sprintf("%016d", k)[i:])
 		}
-		n -= len(chunk)
+		b, off = b[n:], off+n
 	}
-	return [32]byte(h.Sum(nil)), nil
+}
+
+// write writes the payload's bytes from offset from to offset to.
+func (s *secStream) write(w io.Writer, from, to int) error {
+	buf := make([]byte, len(s.block))
+	for from < to {
+		chunk := buf[:min(to-from, len(buf)-from%len(buf))]
+		s.at(chunk, from)
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		from += len(chunk)
+	}
+	return nil
+}
+
+// secPayload streams n bytes of the payload (printable if text) and
+// returns their SHA-256.
+func secPayload(w io.Writer, n int, seed uint64, text ...bool) ([32]byte, error) {
+	h := sha256.New()
+	err := newSecStream(seed, len(text) > 0 && text[0]).write(io.MultiWriter(h, w), 0, n)
+	return [32]byte(h.Sum(nil)), err
 }
 
 // secHashN reads exactly n bytes and returns their SHA-256.
@@ -237,8 +266,19 @@ func TestInteropGnuTLS(t *testing.T) {
 	}
 }
 
+// secServLimit is how long gnutls-serv keeps a TCP connection, whatever
+// it is doing: its tcp_server loop (serv.c) schedules a connection for
+// close once `now - j->start > 30`, j->start being the time(0) of its
+// accept. Under -race on a busy machine, 64 MiB of line-mode echo can
+// take longer than that.
+const secServLimit = 30 * time.Second
+
 // secInteropClient: gnutls-serv --echo requires and verifies our client
-// certificate; we send size bytes and read the echo.
+// certificate; we send size bytes and read the echo, checking every byte.
+// When gnutls-serv cuts a connection at its 30 s limit, the transfer goes
+// on over a new connection from the last byte echoed, so a slow machine
+// only takes more connections; a connection that ends before the limit
+// fails the test.
 func secInteropClient(t *testing.T, serverDir, clientDir string, size int) {
 	cc := secMust(t, clientDir, crypto.Client, nil)
 	port := secFreePort(t)
@@ -247,8 +287,30 @@ func secInteropClient(t *testing.T, serverDir, clientDir string, size int) {
 		"--x509certfile", filepath.Join(serverDir, "server-cert.pem"),
 		"--x509keyfile", filepath.Join(serverDir, "server-key.pem"),
 		"--require-client-cert", "--verify-client-cert")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
+	payload := newSecStream(1, true)
+	for conn, echoed := 1, 0; echoed < size; conn++ {
+		start := time.Now()
+		n, err := secEcho(ctx, t, serv, out, port, cc, payload, echoed, size)
+		echoed += n
+		if err == nil {
+			continue
+		}
+		if d := time.Since(start); d <= secServLimit || ctx.Err() != nil {
+			t.Fatalf("connection %d, after %d of %d bytes echoed in %v: %v\n%s", conn, echoed, size, d.Round(time.Millisecond), err, out)
+		}
+		t.Logf("connection %d reached gnutls-serv's %v limit after %d of %d bytes echoed (%v); going on over a new one",
+			conn, secServLimit, echoed, size, err)
+	}
+}
+
+// secEcho connects to gnutls-serv, checks the handshake, sends the
+// payload's bytes from offset from to offset to and reads their echo. It
+// returns how many bytes came back equal to what was sent, and the error
+// that ended the connection early, if any. Bytes that differ fail the
+// test.
+func secEcho(ctx context.Context, t *testing.T, serv *exec.Cmd, out *secLockedBuffer, port int, cc *crypto.Creds, payload *secStream, from, to int) (int, error) {
+	t.Helper()
 	var sock *channel.Socket
 	for {
 		var err error
@@ -259,12 +321,12 @@ func secInteropClient(t *testing.T, serverDir, clientDir string, size int) {
 		if serv.ProcessState != nil || ctx.Err() != nil {
 			t.Fatalf("gnutls-serv did not start: %v\n%s", err, out)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polls until gnutls-serv listens
 	}
 	c := channel.NewTLS(sock, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
 	defer c.Close()
 	if err := c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake with gnutls-serv: %v\n%s", err, out)
+		return 0, fmt.Errorf("handshake with gnutls-serv: %w", err)
 	}
 	if v := c.ConnectionState().Version; v != tls.VersionTLS13 {
 		t.Errorf("negotiated %s, want TLS 1.3", tls.VersionName(v))
@@ -272,26 +334,32 @@ func secInteropClient(t *testing.T, serverDir, clientDir string, size int) {
 	if got := c.PeerIdentity(); !strings.Contains(got, "CN=localhost") {
 		t.Errorf("server identity %q", got)
 	}
-	type res struct {
-		sum [32]byte
-		err error
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	sent := make(chan error, 1)
+	go func() { sent <- payload.write(c, from, to) }()
+	r := bufio.NewReaderSize(c, 1<<20)
+	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
+	echoed := 0
+	var err error
+	for from+echoed < to && err == nil {
+		var n int
+		n, err = r.Read(got[:min(len(got), to-from-echoed)])
+		payload.at(want[:n], from+echoed)
+		if !bytes.Equal(got[:n], want[:n]) {
+			t.Fatalf("the echo of bytes %d..%d differs from what was sent", from+echoed, from+echoed+n)
+		}
+		echoed += n
 	}
-	sent := make(chan res, 1)
-	go func() {
-		sum, err := secPayload(c, size, 1, true)
-		sent <- res{sum, err}
-	}()
-	got, err := secHashN(bufio.NewReaderSize(c, 1<<20), size)
 	if err != nil {
-		t.Fatalf("reading the echo: %v\n%s", err, out)
+		c.Close() // unblocks the sender
+		<-sent
+		return echoed, fmt.Errorf("reading the echo: %w", err)
 	}
-	s := <-sent
-	if s.err != nil {
-		t.Fatalf("sending: %v", s.err)
+	if err := <-sent; err != nil {
+		return echoed, fmt.Errorf("sending: %w", err)
 	}
-	if got != s.sum {
-		t.Fatalf("echo of %d bytes differs", size)
-	}
+	return echoed, nil
 }
 
 // secInteropServer: gnutls-cli with its client certificate connects to a
@@ -325,9 +393,9 @@ func secInteropServer(t *testing.T, serverDir, clientDir string, size int, kill 
 	}
 	t.Cleanup(func() { cli.Process.Kill(); cli.Wait() })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+	ctx := testwait.Context(t)
+	defer context.AfterFunc(ctx, func() { cli.Process.Kill() })() // a hang fails the reads below
+	ln.(*net.TCPListener).SetDeadline(testwait.Deadline(t))
 	nc, err := ln.Accept()
 	if err != nil {
 		t.Fatalf("accept: %v\n%s", err, errOut)
