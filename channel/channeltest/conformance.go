@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // MakePipe returns two connected Channels: what a writes b reads, and what
@@ -22,19 +24,40 @@ import (
 // harmless, since a second Close must be.
 type MakePipe func(t testing.TB) (a, b channel.Channel)
 
-// Timeout bounds each blocking step of the suite: a channel that keeps a
-// call blocked longer fails the test instead of hanging it.
-var Timeout = 10 * time.Second
-
 // TestChannel runs the conformance suite on pairs from mp, each check in
 // its own subtest with a fresh pair: BasicIO, PingPong, WriteBuffers,
 // HalfClose, PeerClose, CloseUnblocksRead, CloseUnblocksWrite, DoubleClose,
 // ErrClosedAfterClose, and ReadDeadline when the channel is a
 // channel.Deadliner. Every subtest also runs on the reversed pair (b, a).
+//
+// A step that stays blocked fails its subtest, naming the step, a tenth
+// of the test binary's -timeout before it expires (never, with -timeout
+// 0): no step has a bound of its own, which a slow machine could exceed.
 func TestChannel(t *testing.T, mp MakePipe) {
+	run(t, mp, false)
+}
+
+// TestChannelSynctest runs the suite as [TestChannel] does, each check
+// inside a testing/synctest bubble (mp is called inside it). It is for
+// in-memory channels such as [Pipe], whose every blocking call is durably
+// blocking in synctest's sense (a channel operation, sync.Cond.Wait): a
+// step that could never return fails at once, when every goroutine of the
+// bubble is blocked, and time is fake, so no step depends on the speed of
+// the machine. Channels that do real I/O must use TestChannel.
+func TestChannelSynctest(t *testing.T, mp MakePipe) {
+	run(t, mp, true)
+}
+
+// check is a check's *testing.T, which says whether it runs in a bubble.
+type check struct {
+	*testing.T
+	bubble bool
+}
+
+func run(t *testing.T, mp MakePipe, bubble bool) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, a, b channel.Channel)
+		fn   func(t *check, a, b channel.Channel)
 	}{
 		{"BasicIO", testBasicIO},
 		{"PingPong", testPingPong},
@@ -47,17 +70,27 @@ func TestChannel(t *testing.T, mp MakePipe) {
 		{"ErrClosedAfterClose", testErrClosedAfterClose},
 		{"ReadDeadline", testReadDeadline},
 	}
+	do := func(t *testing.T, f func(t *testing.T)) { f(t) }
+	if bubble {
+		do = func(t *testing.T, f func(t *testing.T)) { synctest.Test(t, f) }
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, b := mp(t)
-			t.Cleanup(func() { closeBoth(a, b) })
-			tt.fn(t, a, b)
-		})
-		t.Run(tt.name+"/Reversed", func(t *testing.T) {
-			a, b := mp(t)
-			t.Cleanup(func() { closeBoth(a, b) })
-			tt.fn(t, b, a)
-		})
+		for _, reversed := range []bool{false, true} {
+			name := tt.name
+			if reversed {
+				name += "/Reversed"
+			}
+			t.Run(name, func(t *testing.T) {
+				do(t, func(t *testing.T) {
+					a, b := mp(t)
+					t.Cleanup(func() { closeBoth(a, b) })
+					if reversed {
+						a, b = b, a
+					}
+					tt.fn(&check{T: t, bubble: bubble}, a, b)
+				})
+			})
+		}
 	}
 }
 
@@ -71,36 +104,69 @@ func closeBoth(a, b channel.Channel) {
 	wg.Wait()
 }
 
-// within runs f in a goroutine and fails the test if it does not return
-// within Timeout.
-func within(t testing.TB, what string, f func()) {
+// forever is the fake time after which a wait in a bubble gives up. Fake
+// time moves only when every goroutine of the bubble is blocked, so the
+// wait ends by then only if what it waits for can never happen.
+const forever = 1000 * time.Hour
+
+// await waits for done to be closed; it fails the test, naming what, if
+// that can never happen (in a bubble) or has not happened as the test
+// binary's -timeout nears.
+func (t *check) await(what string, done <-chan struct{}) {
+	t.Helper()
+	if !t.bubble {
+		testwait.Recv(t, what, done)
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(forever):
+		t.Fatalf("%s: still blocked, and so is every other goroutine of the synctest bubble: it can never return", what)
+	}
+}
+
+// within runs f in a goroutine and waits for it to return (see await).
+func within(t *check, what string, f func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f()
 	}()
-	select {
-	case <-done:
-	case <-time.After(Timeout):
-		t.Fatalf("%s: still blocked after %v", what, Timeout)
-	}
+	t.await(what, done)
 }
 
 // goAsync runs f in a goroutine and returns a function that waits for it
-// (bounded by Timeout) and returns its error.
-func goAsync(f func() error) func(t testing.TB, what string) error {
-	ch := make(chan error, 1)
-	go func() { ch <- f() }()
-	return func(t testing.TB, what string) error {
+// (see await) and returns its error.
+func goAsync(f func() error) func(t *check, what string) error {
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = f()
+	}()
+	return func(t *check, what string) error {
 		t.Helper()
-		select {
-		case err := <-ch:
-			return err
-		case <-time.After(Timeout):
-			t.Fatalf("%s: still blocked after %v", what, Timeout)
-			return nil
-		}
+		t.await(what, done)
+		return err
+	}
+}
+
+// blocked waits until the goroutine running f is blocked in it (see
+// testwait.Call.Blocked; in a bubble, until every goroutine is), and
+// returns a function that waits for f's error as goAsync's does.
+func blocked(t *check, f func() error) func(t *check, what string) error {
+	t.Helper()
+	if t.bubble {
+		wait := goAsync(f)
+		synctest.Wait()
+		return wait
+	}
+	c := testwait.Go(f)
+	c.Blocked(t)
+	return func(t *check, what string) error {
+		t.Helper()
+		return c.Result(t, what)
 	}
 }
 
@@ -146,7 +212,7 @@ func readAll(c channel.Channel, seed uint64) ([]byte, error) {
 	}
 }
 
-func testBasicIO(t *testing.T, a, b channel.Channel) {
+func testBasicIO(t *check, a, b channel.Channel) {
 	const size = 1 << 20
 	ab, ba := randomData(size, 1), randomData(size+17, 2)
 	var wg sync.WaitGroup
@@ -180,7 +246,7 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-func testPingPong(t *testing.T, a, b channel.Channel) {
+func testPingPong(t *check, a, b channel.Channel) {
 	const rounds = 50
 	echo := goAsync(func() error {
 		buf := make([]byte, 8)
@@ -217,7 +283,7 @@ func testPingPong(t *testing.T, a, b channel.Channel) {
 	}
 }
 
-func testWriteBuffers(t *testing.T, a, b channel.Channel) {
+func testWriteBuffers(t *check, a, b channel.Channel) {
 	const pages, pageSize = 2048, 4096
 	data := randomData(pages*pageSize+100, 7)
 	bufs := make(net.Buffers, 0, pages+3)
@@ -262,7 +328,7 @@ func testWriteBuffers(t *testing.T, a, b channel.Channel) {
 	}
 }
 
-func testHalfClose(t *testing.T, a, b channel.Channel) {
+func testHalfClose(t *check, a, b channel.Channel) {
 	if _, err := a.Write([]byte("last words")); err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -289,7 +355,7 @@ func testHalfClose(t *testing.T, a, b channel.Channel) {
 	}
 }
 
-func testPeerClose(t *testing.T, a, b channel.Channel) {
+func testPeerClose(t *check, a, b channel.Channel) {
 	if _, err := a.Write([]byte("bye")); err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -304,15 +370,11 @@ func testPeerClose(t *testing.T, a, b channel.Channel) {
 	closed(t, "Close")
 }
 
-// blockedFor is how long the suite lets a call block before closing.
-const blockedFor = 100 * time.Millisecond
-
-func testCloseUnblocksRead(t *testing.T, a, b channel.Channel) {
-	read := goAsync(func() error {
+func testCloseUnblocksRead(t *check, a, b channel.Channel) {
+	read := blocked(t, func() error {
 		_, err := a.Read(make([]byte, 10))
 		return err
 	})
-	time.Sleep(blockedFor)
 	closed := goAsync(a.Close)
 	err := read(t, "Read after Close")
 	if !errors.Is(err, net.ErrClosed) {
@@ -321,16 +383,15 @@ func testCloseUnblocksRead(t *testing.T, a, b channel.Channel) {
 	closed(t, "Close")
 }
 
-func testCloseUnblocksWrite(t *testing.T, a, b channel.Channel) {
+func testCloseUnblocksWrite(t *check, a, b channel.Channel) {
 	chunk := make([]byte, 1<<20)
-	write := goAsync(func() error {
+	write := blocked(t, func() error { // the peer does not read: the write blocks
 		for {
 			if _, err := a.Write(chunk); err != nil {
 				return err
 			}
 		}
 	})
-	time.Sleep(blockedFor) // the peer does not read: the write blocks
 	closed := goAsync(a.Close)
 	err := write(t, "Write after Close")
 	if !errors.Is(err, net.ErrClosed) {
@@ -339,7 +400,7 @@ func testCloseUnblocksWrite(t *testing.T, a, b channel.Channel) {
 	closed(t, "Close")
 }
 
-func testDoubleClose(t *testing.T, a, b channel.Channel) {
+func testDoubleClose(t *check, a, b channel.Channel) {
 	within(t, "first Close", func() { a.Close() })
 	var err error
 	within(t, "second Close", func() { err = a.Close() })
@@ -348,7 +409,7 @@ func testDoubleClose(t *testing.T, a, b channel.Channel) {
 	}
 }
 
-func testErrClosedAfterClose(t *testing.T, a, b channel.Channel) {
+func testErrClosedAfterClose(t *check, a, b channel.Channel) {
 	within(t, "Close", func() { a.Close() })
 	if n, err := a.Read(make([]byte, 4)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Read after Close = %d, %v; want an error wrapping net.ErrClosed", n, err)
@@ -365,7 +426,7 @@ func testErrClosedAfterClose(t *testing.T, a, b channel.Channel) {
 	}
 }
 
-func testReadDeadline(t *testing.T, a, b channel.Channel) {
+func testReadDeadline(t *check, a, b channel.Channel) {
 	d, ok := a.(channel.Deadliner)
 	if !ok {
 		t.Skipf("%T is not a channel.Deadliner", a)

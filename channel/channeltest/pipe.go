@@ -11,8 +11,15 @@
 // Shutdown(Write) gives the peer io.EOF while the other direction keeps
 // working, Close unblocks a blocked Read and a blocked Write with an error
 // wrapping net.ErrClosed, a second Close neither blocks nor panics, and
-// every call after Close fails with such an error. Each check has a time
-// bound, so a broken channel fails the test instead of hanging it.
+// every call after Close fails with such an error. A step that stays
+// blocked fails the test, naming the step, instead of hanging it: a tenth
+// of the test binary's -timeout before it expires, or at once under
+// [TestChannelSynctest], which runs each check in a testing/synctest
+// bubble and suits in-memory channels such as [Pipe]. No step has a time
+// bound of its own, so a slow machine can make the suite take longer but
+// not fail it. Close is checked on a Read and a Write seen to be blocked
+// (their goroutine parked, or every goroutine of the bubble blocked), not
+// after a sleep.
 //
 // # The pipe
 //

@@ -10,9 +10,11 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-func TestPipe(t *testing.T) {
-	channeltest.TestChannel(t, func(t testing.TB) (a, b channel.Channel) {
-		x, y := channeltest.Pipe()
-		return x, y
-	})
+func pipe(t testing.TB) (a, b channel.Channel) {
+	x, y := channeltest.Pipe()
+	return x, y
 }
+
+func TestPipe(t *testing.T) { channeltest.TestChannel(t, pipe) }
+
+func TestPipeSynctest(t *testing.T) { channeltest.TestChannelSynctest(t, pipe) }
