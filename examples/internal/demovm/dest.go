@@ -79,11 +79,24 @@ With tcp:HOST:0 it listens on a free port and prints it
 	return 0
 }
 
+// Validate checks --ram-size, as RunDest does before it listens: with a
+// size no VM can have, it would wait for a source only to refuse it.
+func (o *DestOptions) Validate() error {
+	if s := int64(o.RAMSize); s != 0 && !validRAMSize(s) {
+		return fmt.Errorf("--ram-size %d bytes: want 0 (the source's, up to %s) or a multiple of %d bytes from %d bytes to %s",
+			s, cli.FormatBytes(DefaultMaxRAM), PageSize, PageSize, cli.FormatBytes(MaxRAMSize))
+	}
+	return nil
+}
+
 // RunDest receives one migration as o says, printing progress on stderr.
 // On a checksum mismatch it returns the summary and an error.
 func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, error) {
 	if o.Incoming == "" {
 		return nil, errors.New("--incoming is required (e.g. --incoming tcp:0.0.0.0:4444)")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	addr, err := uri.Parse(o.Incoming)
 	if err != nil {

@@ -90,18 +90,35 @@ the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
 	return 0
 }
 
+// Validate checks the numeric options (all but To and Objects), as
+// RunSource does before anything else; the demo does it before it starts
+// migrate-dest and migrate-source, since a source that fails on a flag
+// leaves its destination waiting.
+func (o *SourceOptions) Validate() error {
+	switch {
+	case !validRAMSize(int64(o.RAMSize)):
+		return fmt.Errorf("--ram-size %d bytes: want a multiple of %d bytes from %d bytes to %s",
+			int64(o.RAMSize), PageSize, PageSize, cli.FormatBytes(MaxRAMSize))
+	case o.Channels < 1 || o.Channels > 64:
+		return fmt.Errorf("--channels %d: want 1..64", o.Channels)
+	case o.DirtyRate < 0:
+		return fmt.Errorf("--dirty-rate %d: want 0 or more", o.DirtyRate)
+	case o.MaxBandwidth < 0:
+		return fmt.Errorf("--max-bandwidth %d: want 0 (unlimited) or more", int64(o.MaxBandwidth))
+	case o.DowntimeLimit <= 0:
+		return fmt.Errorf("--downtime-limit %v: want a positive duration", o.DowntimeLimit)
+	}
+	return nil
+}
+
 // RunSource migrates a fresh demo VM as o says, printing progress on
 // stderr, and returns the summary.
 func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summary, error) {
-	switch {
-	case o.To == "":
+	if o.To == "" {
 		return nil, errors.New("--to is required (e.g. --to tcp:127.0.0.1:4444)")
-	case o.Channels < 1 || o.Channels > 64:
-		return nil, fmt.Errorf("--channels %d: want 1..64", o.Channels)
-	case o.DirtyRate < 0:
-		return nil, fmt.Errorf("--dirty-rate %d: want 0 or more", o.DirtyRate)
-	case o.DowntimeLimit <= 0:
-		return nil, fmt.Errorf("--downtime-limit %v: want a positive duration", o.DowntimeLimit)
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	addr, err := uri.Parse(o.To)
 	if err != nil {

@@ -35,7 +35,7 @@ type VM struct {
 
 // NewVM maps size bytes (a multiple of PageSize) of anonymous memory.
 func NewVM(size int64) (*VM, error) {
-	if size <= 0 || size%PageSize != 0 || size > MaxRAMSize {
+	if !validRAMSize(size) {
 		return nil, fmt.Errorf("RAM size %d is not a multiple of %d in 1..%d", size, PageSize, int64(MaxRAMSize))
 	}
 	ram, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -44,6 +44,12 @@ func NewVM(size int64) (*VM, error) {
 	}
 	pages := int(size / PageSize)
 	return &VM{RAM: ram, pages: pages, dirty: make([]atomic.Uint64, (pages+63)/64), stop: make(chan struct{})}, nil
+}
+
+// validRAMSize reports whether a VM can have size bytes of RAM: a
+// positive multiple of PageSize, at most MaxRAMSize.
+func validRAMSize(size int64) bool {
+	return size > 0 && size%PageSize == 0 && size <= MaxRAMSize
 }
 
 // Close stops the workload and unmaps the RAM.
