@@ -15,7 +15,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,10 +40,14 @@ func main() {
 			os.Exit(demovm.SourceMain(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, cancel := cli.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the demo's main; ctx ends it (the signal context in main).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	const name = "demo"
 	ramSize := cli.Size(256 << 20)
 	fs := cli.NewFlagSet(name, cli.Usage{
@@ -80,8 +83,15 @@ processes, both outputs shown, summaries at the end. Cleans up after itself.`,
 			filepath.Join(*writePKI, "server"), filepath.Join(*writePKI, "client"))
 		return 0
 	}
-	ctx, cancel := cli.SignalContext()
-	defer cancel()
+	// Every number is checked before a process starts: a source that fails
+	// on one would leave its destination waiting.
+	src := demovm.SourceOptions{RAMSize: ramSize, DirtyRate: *dirty, Channels: *channels, MaxBandwidth: maxBW, DowntimeLimit: *downtime}
+	if err := src.Validate(); err != nil {
+		return cli.Fail(stderr, name, err)
+	}
+	if *timeout <= 0 {
+		return cli.Fail(stderr, name, fmt.Errorf("--timeout %v: want a positive duration", *timeout))
+	}
 	ctx, cancelT := context.WithTimeout(ctx, *timeout)
 	defer cancelT()
 	start := time.Now()
@@ -153,25 +163,43 @@ func demo(ctx context.Context, stdout, stderr io.Writer, ramSize int64, dirty, c
 		return err
 	}
 	defer src.kill()
-	var errs []error
-	for _, c := range []*child{src, dest} {
+	// The first child to fail ends the demo, and the deferred kills stop
+	// the other at once: it cannot succeed alone, and might not notice for
+	// long (a destination waits for its source; a rate-limited source
+	// learns that its destination is gone only at its next write).
+	srcDone, destDone := src.done, dest.done
+	for srcDone != nil || destDone != nil {
+		var c *child
 		select {
-		case <-c.done:
-			if c.err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", c.args[0], c.err))
-			}
+		case <-srcDone:
+			c, srcDone = src, nil
+		case <-destDone:
+			c, destDone = dest, nil
 		case <-ctx.Done():
 			return fmt.Errorf("migration did not finish: %w", ctx.Err())
 		}
+		if c.err != nil {
+			return c.failure()
+		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 type child struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
-	err  error
+	err  error  // how it ended; set before done is closed
+	last string // its last line on stderr; set before done is closed
+}
+
+// failure is the error of a child that failed: how it ended and its last
+// line on stderr, which says why when it could.
+func (c *child) failure() error {
+	if c.last == "" {
+		return fmt.Errorf("%s: %w", c.args[0], c.err)
+	}
+	return fmt.Errorf("%s: %w (its last line: %s)", c.args[0], c.err, c.last)
 }
 
 // startChild runs self with args, copying its stdout and stderr line by
@@ -209,7 +237,12 @@ func startChild(ctx context.Context, self string, args []string, prefix string, 
 	}
 	wg.Add(2)
 	go copyLines(so, stdout, nil)
-	go copyLines(se, stderr, onLine)
+	go copyLines(se, stderr, func(line string) {
+		c.last = line
+		if onLine != nil {
+			onLine(line)
+		}
+	})
 	go func() {
 		wg.Wait()
 		c.err = cmd.Wait()
