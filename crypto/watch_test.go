@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/livemig/livemig/crypto"
@@ -16,7 +17,13 @@ import (
 
 // TestWatchPSK: Watch reloads keys.psk when it changes, keeps the old keys
 // when the new file is broken (reporting it once), and picks up the repair.
-func TestWatchPSK(t *testing.T) {
+// It runs in a synctest bubble: Watch's ticker and the test's pauses are on
+// fake time, which moves only when every goroutine waits, so "ten more
+// polls" are ten polls and the 10 s bounds are 2000 polls, however slow
+// the machine.
+func TestWatchPSK(t *testing.T) { synctest.Test(t, testWatchPSK) }
+
+func testWatchPSK(t *testing.T) {
 	dir := t.TempDir()
 	k1, k2, k3 := testpki.NewPSK(), testpki.NewPSK(), testpki.NewPSK()
 	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
@@ -105,8 +112,10 @@ func TestWatchPSK(t *testing.T) {
 // TestWatchSameSizeAndTime: a keys.psk replaced by rename with a file of
 // the same size and the same modification time (two writes within one
 // timestamp tick of a coarse clock, simulated with Chtimes) is still
-// reloaded.
-func TestWatchSameSizeAndTime(t *testing.T) {
+// reloaded. Fake time, as TestWatchPSK.
+func TestWatchSameSizeAndTime(t *testing.T) { synctest.Test(t, testWatchSameSizeAndTime) }
+
+func testWatchSameSizeAndTime(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "keys.psk")
 	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -1,7 +1,6 @@
 package crypto_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // handshake runs a crypto/tls handshake over tcp with the two configs and
@@ -40,12 +40,11 @@ func handshake(t *testing.T, ccfg, scfg *tls.Config) (cerr, serr error, cs tls.C
 		}
 		s := tls.Server(nc, scfg)
 		defer s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		ctx := testwait.Context(t)
 		err = s.HandshakeContext(ctx)
 		if err == nil {
 			// TLS 1.3: wait for the client's verdict on us.
-			s.SetReadDeadline(time.Now().Add(2 * time.Second))
+			s.SetReadDeadline(testwait.Deadline(t))
 			s.Read(make([]byte, 1))
 		}
 		done <- res{err, s.ConnectionState()}
@@ -55,8 +54,7 @@ func handshake(t *testing.T, ccfg, scfg *tls.Config) (cerr, serr error, cs tls.C
 		t.Fatal(err)
 	}
 	c := tls.Client(nc, ccfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	cerr = c.HandshakeContext(ctx)
 	if cerr == nil {
 		c.Write([]byte("x"))
