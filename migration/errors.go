@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // PhaseError is the error of a failed [Task]: the phase in which it failed
@@ -81,9 +82,14 @@ func (e *SessionError) Unwrap() error { return e.Err }
 
 // timeoutError is returned when a timeout of Config ends a phase; it
 // implements net.Error.
-type timeoutError struct{ what string }
+type timeoutError struct {
+	what  string
+	after time.Duration // the bound that passed
+}
 
-func (e *timeoutError) Error() string   { return "migration: " + e.what + " timed out" }
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("migration: %s timed out after %v", e.what, e.after)
+}
 func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 

@@ -302,7 +302,7 @@ func helloOneWay(t string) bool { return t == "exec" || t == "file" }
 // initiator). Reads are exactly HelloSize bytes, so no stream byte is
 // consumed.
 func exchangeHello(ctx context.Context, ch channel.Channel, local Hello, initiator, oneWay bool, timeout time.Duration, who string, place placeFunc) (*Hello, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello"})
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{"hello", timeout})
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
 	peer, err := exchangeHelloIO(ch, local, initiator, oneWay, who, place)

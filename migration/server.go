@@ -340,7 +340,7 @@ func (s *Server) expire(p *pendingSession) {
 		}
 		st.Close()
 	}
-	err := &SessionError{Session: p.id, Missing: missing, Err: &timeoutError{"waiting for the session's channels"}}
+	err := &SessionError{Session: p.id, Missing: missing, Err: &timeoutError{"waiting for the session's channels", s.cfg.SessionTimeout}}
 	s.cfg.logf("%v", err)
 	if !s.closed {
 		s.pushLocked(serverResult{err: err})

@@ -145,7 +145,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	// bounded only by ctx, as QEMU's -incoming waits.
 	cctx, ccancel := context.WithCancel(ctx)
 	if p.dial || p.source {
-		cctx, ccancel = context.WithTimeoutCause(ctx, cfg.ConnectTimeout, &timeoutError{"connect"})
+		cctx, ccancel = context.WithTimeoutCause(ctx, cfg.ConnectTimeout, &timeoutError{"connect", cfg.ConnectTimeout})
 	}
 	ch, err := p.open(cctx)
 	ccancel()
@@ -284,7 +284,7 @@ func (sec *tlsSetup) handshake(ctx context.Context, ch channel.Channel, dial boo
 	if dial {
 		role = crypto.Client
 	}
-	hctx, cancel := context.WithTimeoutCause(ctx, cfg.HandshakeTimeout, &timeoutError{"tls handshake"})
+	hctx, cancel := context.WithTimeoutCause(ctx, cfg.HandshakeTimeout, &timeoutError{"tls handshake", cfg.HandshakeTimeout})
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { ch.Close() })
 	defer stop()
