@@ -536,6 +536,9 @@ func (d *DTLS) Close() error {
 		_ = dc.Close()
 	}
 	d.closeRaw()
+	// pion keeps a goroutine per deadline still ahead, until it passes;
+	// clearing them ends those goroutines.
+	_ = dc.SetDeadline(time.Time{})
 	return nil
 }
 

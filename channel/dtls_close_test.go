@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestDTLSCloseDuringHandshake: Close ends a handshake the peer never
@@ -24,25 +27,48 @@ func TestDTLSCloseDuringHandshake(t *testing.T) {
 			ci, _ := secSocketPair(t, "tcp") // the peer never answers
 			c := channel.NewDTLS(ci, cc, crypto.Client, nil)
 			defer c.Close()
-			errc := make(chan error, 1)
-			go func() {
+			call := testwait.Go(func() error {
 				if how == "handshake" {
-					errc <- c.Handshake(context.Background())
-					return
+					return c.Handshake(context.Background())
 				}
 				_, err := c.Read(make([]byte, 10))
-				errc <- err
-			}()
-			time.Sleep(100 * time.Millisecond) // let the handshake start
+				return err
+			})
+			call.Blocked(t) // the handshake has started and waits for the peer
 			c.Close()
-			select {
-			case err := <-errc:
-				if !errors.Is(err, net.ErrClosed) {
-					t.Errorf("%s after Close = %v, want an error wrapping net.ErrClosed", how, err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("Close did not end the handshake")
+			if err := call.Result(t, "the handshake after Close"); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("%s after Close = %v, want an error wrapping net.ErrClosed", how, err)
 			}
 		})
 	}
+}
+
+// TestDTLSCloseStopsDeadlines: a read or write deadline still ahead when
+// the channel closes does not keep pion's deadline goroutine (one per
+// deadline set, waiting for it to pass) after Close.
+func TestDTLSCloseStopsDeadlines(t *testing.T) {
+	key := testpki.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
+	c, s, cerr, serr := secDTLSPair(t, "tcp", cc, sc, nil, testwait.Context(t))
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	// pion's goroutines say which goroutine created them: this one.
+	var buf [64]byte
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf[:runtime.Stack(buf[:], false)]), "goroutine "), " ")
+	mine := "deadline.(*Deadline).Set in goroutine " + id + "\n"
+	for _, d := range []*channel.DTLS{c, s} {
+		if err := d.SetDeadline(time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := make([]byte, 1<<20)
+	if !strings.Contains(string(all[:runtime.Stack(all, true)]), mine) {
+		t.Fatal("no deadline goroutine of pion's to watch: the test no longer tests anything")
+	}
+	c.Close()
+	s.Close()
+	testwait.Until(t, "pion's deadline goroutines ending after Close", func() bool {
+		return !strings.Contains(string(all[:runtime.Stack(all, true)]), mine)
+	})
 }
