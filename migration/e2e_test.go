@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -28,10 +29,12 @@ func mustParse(t testing.TB, s string) *uri.Address {
 	return a
 }
 
+// testCtx returns a context that ends with the test, or a tenth of the
+// test binary's -timeout before it expires (it ended after 30 s, which a
+// transfer under -race on a busy machine can take).
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	t.Helper()
+	return testwait.Context(t)
 }
 
 // tlsKinds are the credential kinds a transport is tested with.
@@ -342,10 +345,11 @@ func TestExecTLS(t *testing.T) {
 				defer ln2.Close()
 				at2 := ln2.AcceptTask(ctx)
 				var src2 *Stream
-				for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
-					if src2, err = Dial(ctx, mustParse(t, "unix:"+path2), srcCfg); err == nil {
+				for { // until ln2 listens (or ctx, bounded by the test binary's -timeout, ends)
+					if src2, err = Dial(ctx, mustParse(t, "unix:"+path2), srcCfg); err == nil || ctx.Err() != nil {
 						break
 					}
+					time.Sleep(10 * time.Millisecond)
 				}
 				if err != nil {
 					at2.Cancel()

@@ -5,7 +5,8 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestShutdownBlockedTLS: Shutdown from another goroutine ends a Flush
@@ -16,37 +17,24 @@ func TestShutdownBlockedTLS(t *testing.T) {
 		t.Run("tls="+kind, func(t *testing.T) {
 			srcCfg, dstCfg := registries(t, kind)
 			src, dst := connectPair(t, "unix:"+filepath.Join(t.TempDir(), "s"), srcCfg, dstCfg)
-			done := make(chan error, 1)
-			go func() {
+			write := testwait.Go(func() error {
 				page := make([]byte, 4096)
 				for src.Err() == nil {
 					src.PutBufferNoCopy(page)
 				}
-				done <- src.Err()
-			}()
-			time.Sleep(200 * time.Millisecond) // the socket buffers fill up
-			rdone := make(chan error, 1)
+				return src.Err()
+			})
+			write.Blocked(t)       // the socket buffers are full
 			rp := src.ReturnPath() // the destination never writes it
-			go func() { rp.GetByte(); rdone <- rp.Err() }()
-			start := time.Now()
-			sd := make(chan struct{})
-			go func() { src.Shutdown(); dst.Shutdown(); close(sd) }()
-			for _, c := range []chan error{done, rdone} {
-				select {
-				case err := <-c:
-					if !errors.Is(err, net.ErrClosed) {
-						t.Errorf("after Shutdown: %v, want an error wrapping net.ErrClosed", err)
-					}
-				case <-time.After(5 * time.Second):
-					t.Fatal("Shutdown did not unblock")
+			read := testwait.Go(func() error { rp.GetByte(); return rp.Err() })
+			read.Blocked(t)
+			shut := testwait.Go(func() bool { src.Shutdown(); dst.Shutdown(); return true })
+			for _, c := range []*testwait.Call[error]{write, read} {
+				if err := c.Result(t, "a blocked write or read after Shutdown"); !errors.Is(err, net.ErrClosed) {
+					t.Errorf("after Shutdown: %v, want an error wrapping net.ErrClosed", err)
 				}
 			}
-			select {
-			case <-sd:
-			case <-time.After(5 * time.Second):
-				t.Fatal("Shutdown itself blocked")
-			}
-			t.Logf("unblocked after %v", time.Since(start))
+			shut.Result(t, "Shutdown")
 		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestStreamRoundTrip writes every kind of value, mixing copied and queued
@@ -262,17 +264,11 @@ func TestStreamPeek(t *testing.T) {
 func TestStreamShutdownUnblocks(t *testing.T) {
 	a, _ := socketPair(t)
 	s := NewStream(a)
-	done := make(chan error, 1)
-	go func() { s.GetBE32(); done <- s.Err() }()
-	time.Sleep(20 * time.Millisecond)
+	read := testwait.Go(func() error { s.GetBE32(); return s.Err() })
+	read.Blocked(t)
 	s.Shutdown()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Err after Shutdown = %v, want one wrapping net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not unblock a read")
+	if err := read.Result(t, "a read after Shutdown"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Err after Shutdown = %v, want one wrapping net.ErrClosed", err)
 	}
 	s.Close()
 
@@ -280,16 +276,11 @@ func TestStreamShutdownUnblocks(t *testing.T) {
 	go io.Copy(io.Discard, d)
 	w := NewStream(c)
 	w.SetRateLimit(1000) // 1 KB/s: a 1 MB flush would wait 1000 s
-	go func() { w.PutBuffer(make([]byte, 1<<20)); done <- w.Flush() }()
-	time.Sleep(20 * time.Millisecond)
+	flush := testwait.Go(func() error { w.PutBuffer(make([]byte, 1<<20)); return w.Flush() })
+	flush.Blocked(t) // in the rate-limit wait
 	w.Shutdown()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrStreamShutdown) {
-			t.Fatalf("Flush = %v, want ErrStreamShutdown", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not unblock a rate-limit wait")
+	if err := flush.Result(t, "a rate-limit wait after Shutdown"); !errors.Is(err, ErrStreamShutdown) {
+		t.Fatalf("Flush = %v, want ErrStreamShutdown", err)
 	}
 }
 

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // zeroCopyStats is what the tests need of a channel.Socket.
@@ -46,7 +46,7 @@ func TestStreamZeroCopy(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		dst.Channel().(channel.Deadliner).SetReadDeadline(time.Now().Add(30 * time.Second))
+		dst.Channel().(channel.Deadliner).SetReadDeadline(testwait.Deadline(t))
 		page := make([]byte, 4096)
 		for k := range pages * rounds {
 			idx := dst.GetBE64()
@@ -67,7 +67,7 @@ func TestStreamZeroCopy(t *testing.T) {
 		}
 		got <- result{pages * rounds, nil}
 	}()
-	src.Channel().(channel.Deadliner).SetWriteDeadline(time.Now().Add(30 * time.Second))
+	src.Channel().(channel.Deadliner).SetWriteDeadline(testwait.Deadline(t))
 	for k := range pages * rounds {
 		i := k % pages
 		src.PutBE64(uint64(k))
