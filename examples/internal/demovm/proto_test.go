@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // stream builds a demo stream for a RAM of pages pages.
@@ -135,13 +137,7 @@ func TestVMDirtyTracking(t *testing.T) {
 	}
 	vm.TakeDirty(func(int) bool { return true }) // clean
 	vm.StartWorkload(10000)
-	deadline := time.Now().Add(5 * time.Second)
-	for vm.DirtyCount() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the workload dirtied nothing in 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, "the workload dirtying a page", func() bool { return vm.DirtyCount() != 0 })
 	vm.StopWorkload()
 	vm.StopWorkload() // idempotent
 	n := vm.DirtyCount()
@@ -160,8 +156,13 @@ func TestVMDirtyTracking(t *testing.T) {
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestIdleWatch: the watch fires once progress stands still for its limit,
-// and never while progress moves.
-func TestIdleWatch(t *testing.T) {
+// and never while progress moves. It runs in a synctest bubble: on real
+// time, a busy machine could hold the goroutine that moves progress for
+// 300 ms and fire the watch; on fake time, progress moves every 5 ms as
+// written.
+func TestIdleWatch(t *testing.T) { synctest.Test(t, testIdleWatch) }
+
+func testIdleWatch(t *testing.T) {
 	var n atomic.Int64
 	fired := make(chan struct{})
 	w := watchIdle(300*time.Millisecond, n.Load, func() { close(fired) })

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
 )
@@ -20,8 +20,7 @@ import (
 // of it (not a quarter: DialSession already divides Config.RateLimit by the
 // channel count).
 func TestSourceMaxBandwidthIsTotal(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv, ln := unixServer(t, ctx)
 	o := &SourceOptions{Channels: 2, MaxBandwidth: 100 << 20}
 	src, err := migration.DialSession(ctx, ln.Addr(), sessionConfig(o, crypto.NewRegistry()))
@@ -50,8 +49,7 @@ func TestSourceMaxBandwidthIsTotal(t *testing.T) {
 // object (status MISMATCH), as migrate-dest does, and exits 1 with a
 // one-line error.
 func TestSourceJSONOnMismatch(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv, ln := unixServer(t, ctx)
 	// A destination that takes everything and then disagrees.
 	destErr := make(chan error, 1)
@@ -121,15 +119,9 @@ func TestMainsWarnIgnoredPriority(t *testing.T) {
 		{"migrate-source", SourceMain, []string{"--to", bad + ",tls-creds=tls0", "--object", fmt.Sprintf(obj, "client")}},
 	} {
 		var stdout, stderr strings.Builder
-		done := make(chan int, 1)
-		go func() { done <- tc.main(tc.args, &stdout, &stderr) }()
-		select {
-		case code := <-done:
-			if code == 0 {
-				t.Errorf("%s exited 0 on %s", tc.name, bad)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s did not give up on %s", tc.name, bad)
+		main := testwait.Go(func() int { return tc.main(tc.args, &stdout, &stderr) })
+		if code := main.Result(t, tc.name+" giving up on "+bad); code == 0 {
+			t.Errorf("%s exited 0 on %s", tc.name, bad)
 		}
 		want := tc.name + `: crypto: tls-creds tls0: priority="NORMAL:+ANON-DH" is ignored: crypto/tls chooses its own cipher suites` + "\n"
 		if !strings.Contains(stderr.String(), want) {

@@ -2,16 +2,15 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
 )
@@ -21,8 +20,7 @@ import (
 // reads return more than one record, and the end of the stream comes
 // after the last byte.
 func TestRecordGatherer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	pki := t.TempDir()
 	if err := testpki.WriteQEMUDirs(pki, nil); err != nil {
 		t.Fatal(err)
@@ -53,18 +51,16 @@ func TestRecordGatherer(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i*31 + i>>12)
 	}
-	sent := make(chan error, 1)
-	go func() {
+	sender := testwait.Go(func() error {
 		st, err := migration.Dial(ctx, daddr, &migration.Config{Registry: reg, Raw: true})
 		if err != nil {
-			sent <- err
-			return
+			return err
 		}
 		for off := 0; off < len(data) && err == nil; off += 256 << 10 {
 			_, err = st.Channel().Write(data[off : off+256<<10])
 		}
-		sent <- errors.Join(err, st.Close())
-	}()
+		return errors.Join(err, st.Close())
+	})
 	st, err := ln.Accept(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +78,10 @@ func TestRecordGatherer(t *testing.T) {
 		got.Write(buf[:n])
 		largest = max(largest, n)
 		if first {
-			// Let the sender fill the socket buffers: records are then
-			// waiting when the next Read comes.
-			time.Sleep(50 * time.Millisecond)
+			// Wait until the sender is blocked on full socket buffers
+			// (or done): records are then waiting when the next Read
+			// comes.
+			sender.Blocked(t)
 		}
 		if err == io.EOF {
 			break
@@ -93,7 +90,7 @@ func TestRecordGatherer(t *testing.T) {
 			t.Fatalf("after %d bytes: %v", got.Len(), err)
 		}
 	}
-	if err := <-sent; err != nil {
+	if err := sender.Result(t, "sending"); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), data) {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 	"testing"
-	"time"
 
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
 )
@@ -14,8 +14,7 @@ import (
 // context over real tcp sockets: pipe must report the cut, not a clean
 // close (the shut channels read as EOF when read directly).
 func TestPipeCancelIsError(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	laddr, err := uri.Parse("tcp:127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,17 +60,12 @@ func TestPipeCancelIsError(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, readerOnly{dst.Channel()}) }()
 	pctx, pcancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- pipe(pctx, 1, a, b, false, t.Logf) }()
-	time.Sleep(100 * time.Millisecond)
+	p := testwait.Go(func() error { return pipe(pctx, 1, a, b, false, t.Logf) })
+	p.Blocked(t) // waiting for its copies, whose reads block
 	pcancel()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("pipe cut by its context returned nil, as for a clean close")
-		}
-		t.Logf("pipe: %v", err)
-	case <-ctx.Done():
-		t.Fatal("pipe did not return")
+	err = p.Result(t, "pipe after its context was cancelled")
+	if err == nil {
+		t.Fatal("pipe cut by its context returned nil, as for a clean close")
 	}
+	t.Logf("pipe: %v", err)
 }
