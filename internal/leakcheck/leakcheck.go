@@ -4,13 +4,18 @@
 //
 //	func TestMain(m *testing.M) { leakcheck.Main(m) }
 //
-// After every test has run, Main waits up to five seconds for goroutines
-// started by the tests to end, then prints the stacks of those still running
-// and exits non-zero.
+// After every test has run, Main waits for the goroutines started by the
+// tests to end, then prints the stacks of those still running and exits
+// non-zero. It waits until a tenth of the test binary's -timeout before
+// that expires (at least five seconds; with -timeout 0, for as long as it
+// takes): a busy machine still ending goroutines makes the run longer, not
+// failed, and a leak is reported before go test's own panic.
 package leakcheck
 
 import (
+	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sort"
@@ -23,15 +28,38 @@ type M interface{ Run() int }
 
 // Main runs the tests and then the leak check, and exits.
 func Main(m M) {
+	start := time.Now()
 	code := m.Run()
 	if code == 0 {
-		if leaked := Wait(5 * time.Second); len(leaked) > 0 {
+		if leaked := Wait(patience(start)); len(leaked) > 0 {
 			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) still running after the tests:\n\n%s\n",
 				len(leaked), strings.Join(leaked, "\n\n"))
 			code = 1
 		}
 	}
 	os.Exit(code)
+}
+
+// patience is how long Main waits for goroutines to end, for a test
+// binary started at start (see Main).
+func patience(start time.Time) time.Duration {
+	const least = 5 * time.Second
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return least
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return least
+	}
+	timeout, ok := g.Get().(time.Duration)
+	if !ok {
+		return least
+	}
+	if timeout <= 0 {
+		return math.MaxInt64
+	}
+	return max(least, time.Until(start.Add(timeout-timeout/10)))
 }
 
 // Wait polls until no goroutine other than the test framework's and the
