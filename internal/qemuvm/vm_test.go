@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -39,8 +40,7 @@ func TestSharedRAMFile(t *testing.T) {
 	if err := WriteKeystreamFile(ram, size); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	a, err := Start(ctx, Options{MemSize: size, RAMFile: ram})
 	if err != nil {
 		t.Fatal(err)
@@ -86,11 +86,7 @@ func TestSharedRAMFile(t *testing.T) {
 		t.Fatal("destination page 7 does not hold the keystream")
 	}
 	vcancel()
-	select {
-	case <-b.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancelling Start's context did not kill the VM")
-	}
+	testwait.Recv(t, "the VM ending after Start's context was cancelled", b.Done())
 }
 
 // TestOwnRAMFileRemoved: a source's own RAM file is removed by Close.
@@ -98,8 +94,7 @@ func TestOwnRAMFileRemoved(t *testing.T) {
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Skipf("%s not installed", Binary)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	vm, err := Start(ctx, Options{MemSize: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
