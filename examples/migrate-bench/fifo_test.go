@@ -1,13 +1,15 @@
 package main
 
 import (
-	"context"
+	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestExecFIFOKilledDestination: when the run kills the exec case's
@@ -24,8 +26,7 @@ func TestExecFIFOKilledDestination(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	dst, err := e.start(ctx, "wire-dst", "exec", "--size", "1048576", "--listen", fifo)
 	if err != nil {
 		t.Fatal(err)
@@ -34,18 +35,18 @@ func TestExecFIFOKilledDestination(t *testing.T) {
 		dst.kill()
 		t.Fatal(err)
 	}
-	// Let the shell start and block (itself or its cat) in open(2).
-	deadline := time.Now().Add(10 * time.Second)
-	for len(processesWith(fifo)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait until the shell (itself or its cat) is blocked in open(2).
+	testwait.Until(t, "a process blocked opening "+fifo, func() bool {
+		for _, pid := range processesWith(fifo) {
+			if blockedOpeningFIFO(pid) {
+				return true
+			}
+		}
+		return false
+	})
 	dst.kill()
 	removeFIFO(fifo)
-	deadline = time.Now().Add(5 * time.Second)
-	for len(processesWith(fifo)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, "no process holding "+fifo, func() bool { return len(processesWith(fifo)) == 0 })
 	if left := processesWith(fifo); len(left) > 0 {
 		for _, pid := range left {
 			if p, err := os.FindProcess(pid); err == nil {
@@ -71,6 +72,26 @@ func mustExecutable(t *testing.T) string {
 
 // processesWith returns the pids of the processes whose command line
 // mentions s.
+// blockedOpeningFIFO reports whether process pid sleeps in the kernel's
+// FIFO open (its wchan), or, where the kernel hides wchan, sleeps.
+func blockedOpeningFIFO(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if f := bytes.Fields(stat[i+1:]); len(f) == 0 || string(f[0]) != "S" {
+		return false
+	}
+	wchan, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/wchan")
+	switch w := string(wchan); {
+	case err != nil, w == "", w == "0":
+		return true
+	default:
+		return w == "wait_for_partner" || w == "fifo_open"
+	}
+}
+
 func processesWith(s string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int

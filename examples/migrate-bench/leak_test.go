@@ -2,19 +2,26 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // checkNoLeaks fails t when, after a run of the tool, a goroutine or a
 // child process of this test binary is left behind.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	if stacks := leakcheck.Wait(5 * time.Second); len(stacks) > 0 {
+	// Goroutines still ending get until the test binary's -timeout nears.
+	d := time.Duration(math.MaxInt64)
+	if end := testwait.Deadline(t); !end.IsZero() {
+		d = time.Until(end)
+	}
+	if stacks := leakcheck.Wait(d); len(stacks) > 0 {
 		t.Errorf("goroutines left behind:\n%s", strings.Join(stacks, "\n\n"))
 	}
 	if kids := childPIDs(); len(kids) > 0 {

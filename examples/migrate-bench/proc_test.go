@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestChildKilledReported: a child that dies of a signal before printing
@@ -12,8 +12,7 @@ import (
 // how it ended, not only as "exited without a result".
 func TestChildKilledReported(t *testing.T) {
 	noLeaks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	p, err := startProc(ctx, "wire-dst", "/bin/sh", "-c", "kill -KILL $$")
 	if err != nil {
 		t.Fatal(err)

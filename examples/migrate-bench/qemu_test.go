@@ -10,12 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/qemutest"
 	"github.com/livemig/livemig/internal/qemuvm"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
 )
@@ -158,8 +158,7 @@ func TestDrainChecksPages(t *testing.T) {
 // with the client credentials of pki, and returns its report or failure.
 func drainOnce(t *testing.T, pki string, size int64, stream []byte) (*drainReport, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

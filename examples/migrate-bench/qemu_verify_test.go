@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/internal/qemutest"
 	"github.com/livemig/livemig/internal/qemuvm"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestQEMUDestinationChecked: a QEMU-to-QEMU run whose destination ends
@@ -39,8 +38,7 @@ func TestQEMUDestinationChecked(t *testing.T) {
 	}
 	f.Close()
 	e := &env{size: size, exe: mustExecutable(t), dir: dir, stderr: os.Stderr, qemuRAM: ram}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	_, err = runQEMU(ctx, e, qemuPlain)
 	if err == nil || !strings.Contains(err.Error(), "guest page at 0x5000 does not hold the keystream") {
 		t.Fatalf("a destination with a changed page 0x5000: %v", err)
