@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/qemutest"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/internal/vmstream"
 )
 
@@ -67,16 +68,14 @@ func TestAnalyzeQEMUStreams(t *testing.T) {
 	sock := filepath.Join(vm2.Dir, "mig.sock")
 	px := start(t, "migrate-proxy", "--raw", "--listen", "unix:"+sock, "--to", "file:"+viaProxy)
 	px.listening(t)
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testwait.Context(t)
 	if err := vm2.QMP.Migrate(ctx, "unix:"+sock); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := vm2.QMP.WaitMigration(ctx, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(px.Stderr(), "closed:") && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, "the proxy logging the connection closed", func() bool { return strings.Contains(px.Stderr(), "closed:") })
 
 	is72 := vm.QMP.Greeting().Major == 7 && vm.QMP.Greeting().Minor == 2
 	for _, path := range []string{viaExec, viaProxy} {

@@ -6,20 +6,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/examples/internal/demovm"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
-// wait waits for p to exit (60 s at most) and returns its exit code.
+// wait waits for p to exit (until the test binary's -timeout nears) and
+// returns its exit code.
 func (p *proc) wait(t *testing.T) int {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s still running after 60 s:\n%s", p.name, p.Stderr())
-	}
+	testwait.Recv(t, p.name+" exiting", p.done)
 	if ee, ok := p.err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	}
@@ -111,9 +108,7 @@ func TestExamplesWrongCA(t *testing.T) {
 	// "listening on ...,tls-creds=tls0" line already contains "tls": look
 	// for the failed handshake itself.)
 	refused := func() bool { return strings.Contains(dest.Stderr(), "tls-handshake") }
-	for deadline := time.Now().Add(10 * time.Second); !refused() && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, "migrate-dest logging the refused TLS channel", refused)
 	if !strings.Contains(dest.Stderr(), "tls") || !refused() {
 		t.Fatalf("migrate-dest did not log the refused TLS channel: %q", dest.Stderr())
 	}

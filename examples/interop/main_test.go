@@ -3,7 +3,6 @@ package interop
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // bin is the directory holding the example binaries, built once by
@@ -157,7 +157,10 @@ func (p *proc) Stdout() string {
 // listening waits for the "listening on ADDR" line and returns ADDR.
 func (p *proc) listening(t testing.TB) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
+	var timeout <-chan time.Time
+	if d := testwait.Deadline(t); !d.IsZero() {
+		timeout = time.After(time.Until(d))
+	}
 	for {
 		select {
 		case l := <-p.lines:
@@ -167,13 +170,7 @@ func (p *proc) listening(t testing.TB) string {
 		case <-p.done:
 			t.Fatalf("%s exited before listening: %v\n%s", p.name, p.err, p.Stderr())
 		case <-timeout:
-			t.Fatalf("%s did not listen within 30 s:\n%s", p.name, p.Stderr())
+			t.Fatalf("%s did not listen as the test binary's -timeout neared:\n%s", p.name, p.Stderr())
 		}
 	}
-}
-
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/qemutest"
+	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/internal/vmstream"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -28,7 +29,7 @@ func listenLivemig(t *testing.T, serverDir string) *migration.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := migration.Listen(ctxFor(t, 10*time.Second), addr, &migration.Config{Registry: reg, Raw: true})
+	ln, err := migration.Listen(testwait.Context(t), addr, &migration.Config{Registry: reg, Raw: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func listenLivemig(t *testing.T, serverDir string) *migration.Listener {
 func startTLSSource(t *testing.T, clientDir string) *qemutest.VM {
 	t.Helper()
 	src := qemutest.Start(t, qemutest.Options{Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + clientDir + ",endpoint=client"}})
-	if err := src.QMP.SetParameters(ctxFor(t, 10*time.Second), map[string]any{"tls-creds": "tls0", "tls-hostname": "localhost"}); err != nil {
+	if err := src.QMP.SetParameters(testwait.Context(t), map[string]any{"tls-creds": "tls0", "tls-hostname": "localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	return src
@@ -53,7 +54,7 @@ func TestQEMUToLivemigTLS(t *testing.T) {
 	forEachPKI(t, func(t *testing.T, p pki) {
 		ln := listenLivemig(t, p.ServerDir)
 		src := startTLSSource(t, p.ClientDir)
-		ctx := ctxFor(t, 120*time.Second)
+		ctx := testwait.Context(t)
 		port := ln.Addr().Inet.Port
 		if err := src.QMP.Migrate(ctx, "tcp:127.0.0.1:"+port); err != nil {
 			t.Fatal(err)
@@ -120,7 +121,7 @@ func TestTLSWrongCA(t *testing.T) {
 		q := other.build(t, t.TempDir())
 		ln := listenLivemig(t, q.ServerDir) // a CA the QEMU client does not trust, and vice versa
 		src := startTLSSource(t, p.ClientDir)
-		ctx := ctxFor(t, 60*time.Second)
+		ctx := testwait.Context(t)
 		if err := src.QMP.Migrate(ctx, "tcp:127.0.0.1:"+ln.Addr().Inet.Port); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/qemutest"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // startTLSDest starts a destination QEMU with server credentials from
@@ -18,7 +19,7 @@ func startTLSDest(t *testing.T, serverDir string, memSize int64) (*qemutest.VM, 
 	t.Helper()
 	dst := qemutest.Start(t, qemutest.Options{Incoming: true, MemSize: memSize,
 		Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + serverDir + ",endpoint=server,verify-peer=on"}})
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testwait.Context(t)
 	if err := dst.QMP.SetParameters(ctx, map[string]any{"tls-creds": "tls0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestSavedStreamIntoQEMUOverTLS(t *testing.T) {
 		px := start(t, "migrate-proxy", "--raw", "--listen", "file:"+state,
 			"--to", "tcp:127.0.0.1:"+port+",tls-creds=tls0,tls-hostname=localhost",
 			"--object", "tls-creds-x509,id=tls0,dir="+p.ClientDir+",endpoint=client")
-		ctx := ctxFor(t, 60*time.Second)
+		ctx := testwait.Context(t)
 		info, err := dst.QMP.WaitMigration(ctx, 20*time.Millisecond)
 		if err != nil {
 			t.Fatalf("destination: %v\nQEMU: %s\nproxy: %s", err, dst.Log(), px.Stderr())
@@ -103,13 +104,11 @@ func TestLivemigClientWrongCA(t *testing.T) {
 		}
 		// QEMU 7.2's destination logs the failed handshake and keeps
 		// waiting for a good source (migration status stays none).
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dst.Log(), "TLS") && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
+		testwait.Until(t, "QEMU logging the TLS failure", func() bool { return strings.Contains(dst.Log(), "TLS") })
 		if !strings.Contains(dst.Log(), "TLS") {
 			t.Fatalf("QEMU did not log the TLS failure: %q", dst.Log())
 		}
-		info, err := dst.QMP.QueryMigrate(ctxFor(t, 10*time.Second))
+		info, err := dst.QMP.QueryMigrate(testwait.Context(t))
 		if err != nil || info.Status == "completed" {
 			t.Fatalf("QEMU destination: %v, %+v", err, info)
 		}
