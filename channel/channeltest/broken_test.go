@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // Broken channels: each breaks one rule of the contract. TestSuiteCatches
@@ -79,7 +81,12 @@ func TestSuiteCatches(t *testing.T) {
 	for name, b := range broken {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenChild$", "-test.count=1", "-test.timeout=60s")
+			// The child's -timeout ends where this test's wait would.
+			timeout := "0"
+			if d := testwait.Deadline(t); !d.IsZero() {
+				timeout = time.Until(d).String()
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenChild$", "-test.count=1", "-test.timeout="+timeout)
 			cmd.Env = append(os.Environ(), "CHANNELTEST_BROKEN="+name)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
