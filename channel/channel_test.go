@@ -19,16 +19,16 @@ import (
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-// testCtx returns a context that ends with the test or after a minute.
+// testCtx returns a context that ends with the test, or a tenth of the
+// test binary's -timeout before it expires.
 func testCtx(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testwait.Context(t)
 }
 
 // listen listens and closes the listener when the test ends.

@@ -4,7 +4,8 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestGroupAlive: a process group with a running member is alive; once
@@ -21,13 +22,7 @@ func TestGroupAlive(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	// A zombie until reaped: not alive.
-	deadline := time.Now().Add(10 * time.Second)
-	for groupAlive(pgid) {
-		if time.Now().After(deadline) {
-			t.Fatal("groupAlive = true for a group whose only member was killed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, "groupAlive false for a group whose only member was killed", func() bool { return !groupAlive(pgid) })
 	cmd.Wait()
 	if groupAlive(pgid) {
 		t.Error("groupAlive = true after the member was reaped")

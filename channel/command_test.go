@@ -5,6 +5,7 @@ package channel_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // startCommand starts cmdline and closes it when the test ends.
@@ -32,7 +34,7 @@ func startCommand(t testing.TB, cmdline string) *channel.Command {
 func readAllBounded(t testing.TB, c channel.Channel) []byte {
 	t.Helper()
 	if d, ok := c.(channel.Deadliner); ok {
-		d.SetReadDeadline(time.Now().Add(20 * time.Second))
+		d.SetReadDeadline(testwait.Deadline(t))
 	}
 	b, err := io.ReadAll(c)
 	if err != nil {
@@ -132,9 +134,10 @@ func TestCommandFailures(t *testing.T) {
 			} else {
 				readAllBounded(t, c) // output ends when the child does
 			}
-			start := time.Now()
-			err := c.Close()
-			elapsed := time.Since(start)
+			// A Close that waited for a child ignoring its input and
+			// SIGTERM (sleep 30) would say Killed false; one that never
+			// returned fails at the test binary's -timeout.
+			err := testwait.Go(c.Close).Result(t, "Close")
 			var ee *channel.ExitError
 			if !errors.As(err, &ee) {
 				t.Fatalf("Close = %v (%T), want *channel.ExitError", err, err)
@@ -156,9 +159,6 @@ func TestCommandFailures(t *testing.T) {
 			if !errors.As(err, &xe) {
 				t.Errorf("error does not wrap *exec.ExitError")
 			}
-			if tt.killed && elapsed > 10*time.Second {
-				t.Errorf("Close took %v", elapsed)
-			}
 			assertReaped(t, c.Pid())
 			if err := c.Close(); !errors.Is(err, os.ErrClosed) && !errors.Is(err, errNetClosed) {
 				t.Errorf("second Close = %v, want net.ErrClosed", err)
@@ -170,13 +170,9 @@ func TestCommandFailures(t *testing.T) {
 // waitForStderr waits until the child has written want to its stderr.
 func waitForStderr(t testing.TB, c *channel.Command, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(string(c.Stderr()), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("child never wrote %q to stderr (got %q)", want, c.Stderr())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, fmt.Sprintf("the child writing %q to stderr", want), func() bool {
+		return strings.Contains(string(c.Stderr()), want)
+	})
 }
 
 func TestCommandStderrTail(t *testing.T) {
@@ -237,17 +233,9 @@ func TestCommandKillsProcessGroup(t *testing.T) {
 	t.Logf("Close = %v after %v", err, time.Since(start))
 	// Zombies waiting for init to reap them do not count: this machine's
 	// init may be slow to reap orphans.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live := liveInGroup(t, pgid)
-		if live == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process group %d still has live members after Close:\n%s", pgid, live)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, fmt.Sprintf("process group %d with no live member after Close", pgid), func() bool {
+		return liveInGroup(t, pgid) == ""
+	})
 }
 
 // assertReaped checks that pid is gone, not a zombie.
@@ -298,18 +286,10 @@ func TestCommandKillsLeftoverJobs(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Logf("Close = %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live := liveInGroup(t, pgid)
-		if live == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			t.Fatalf("a background job of the shell outlived Close: in process group %d:\n%s", pgid, live)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) }) // should the test fail
+	testwait.Until(t, fmt.Sprintf("process group %d with no live member (a background job of the shell outlived Close)", pgid), func() bool {
+		return liveInGroup(t, pgid) == ""
+	})
 }
 
 // liveInGroup lists, as ps prints them, the processes of group pgid that

@@ -3,6 +3,8 @@ package channel
 import (
 	"testing"
 	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestDeadlineSetAfterStop: setting a deadline again after stop (which
@@ -12,17 +14,12 @@ func TestDeadlineSetAfterStop(t *testing.T) {
 	d := makeDeadline()
 	d.set(time.Now().Add(time.Hour))
 	d.stop()
-	done := make(chan struct{})
-	go func() {
+	set := testwait.Go(func() bool {
 		d.set(time.Time{})
 		d.set(time.Unix(1, 0))
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("set after stop blocked")
-	}
+		return true
+	})
+	set.Result(t, "set after stop")
 	select {
 	case <-d.wait():
 	default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secFreeUDPPort returns a udp port that was free a moment ago.
@@ -58,13 +59,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 		port := secFreeUDPPort(t)
 		_, out := secStart(t, "gnutls-serv", "-u", "--echo", "--crlf", "-p", strconv.Itoa(port),
 			"--pskpasswd", filepath.Join(dir, "keys.psk"), "--priority", prio)
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(out.String(), "listening on IPv4") {
-			if time.Now().After(deadline) {
-				t.Fatalf("gnutls-serv did not start:\n%s", out)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testwait.Until(t, "gnutls-serv listening", func() bool { return strings.Contains(out.String(), "listening on IPv4") })
 		for _, tc := range []struct {
 			name    string
 			dir     string
@@ -88,12 +83,14 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 				raddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 				d := channel.NewDTLSPacket(pc, raddr, cc, crypto.Client, nil)
 				defer d.Close()
-				timeout := 10 * time.Second
+				ctx := testwait.Context(t)
 				if tc.wantErr != "" {
-					timeout = time.Second // a wrong key over UDP ends in silence
+					// A wrong key over UDP ends in silence: the handshake
+					// fails when its context does.
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, time.Second)
+					defer cancel()
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				defer cancel()
 				err = d.Handshake(ctx)
 				if tc.wantErr != "" {
 					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -110,7 +107,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 					if _, err := d.Write(msg); err != nil {
 						t.Fatal(err)
 					}
-					d.SetReadDeadline(time.Now().Add(5 * time.Second))
+					d.SetReadDeadline(testwait.Deadline(t))
 					got := make([]byte, len(msg))
 					if _, err := io.ReadFull(d, got); err != nil || !bytes.Equal(got, msg) {
 						t.Fatalf("echo %d: %q, %v", i, got, err)
@@ -143,8 +140,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Process.Kill(); cli.Wait() })
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		ctx := testwait.Context(t)
 		if err := s.Handshake(ctx); err != nil {
 			t.Fatalf("handshake with gnutls-cli: %v\n%s", err, errOut)
 		}
@@ -152,7 +148,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 			t.Errorf("PSK identity %q", got)
 		}
 		io.WriteString(stdin, "hello from gnutls-cli\n")
-		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		s.SetReadDeadline(testwait.Deadline(t))
 		got := make([]byte, len("hello from gnutls-cli\n"))
 		if _, err := io.ReadFull(s, got); err != nil || string(got) != "hello from gnutls-cli\n" {
 			t.Fatalf("read %q, %v\n%s", got, err, errOut)
@@ -171,13 +167,8 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 			}
 			line <- ""
 		}()
-		select {
-		case l := <-line:
-			if l == "" {
-				t.Fatalf("gnutls-cli ended without printing the reply\n%s", errOut)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("gnutls-cli did not print the reply\n%s", errOut)
+		if l := testwait.Recv(t, "gnutls-cli printing the reply", line); l == "" {
+			t.Fatalf("gnutls-cli ended without printing the reply\n%s", errOut)
 		}
 		stdin.Close()
 	})

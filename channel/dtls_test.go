@@ -8,12 +8,12 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secPSKDirs writes a server keys.psk with users and a client keys.psk
@@ -150,8 +150,7 @@ func TestDTLSRecordFraming(t *testing.T) {
 				ci.Write(tc.bytes)
 				ci.Shutdown(channel.Write)
 			}()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
+			ctx := testwait.Context(t)
 			err := s.Handshake(ctx)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("handshake error %v, want %q", err, tc.wantErr)

@@ -8,11 +8,11 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestPassFile sends the write end of a pipe over a unix socket; the
@@ -32,7 +32,7 @@ func TestPassFile(t *testing.T) {
 	w.Close() // the receiver's copy is now the only write end
 
 	buf := make([]byte, 64)
-	receiver.SetReadDeadline(time.Now().Add(10 * time.Second))
+	receiver.SetReadDeadline(testwait.Deadline(t))
 	n, files, err := receiver.ReadFiles(buf, 4)
 	if err != nil || string(buf[:n]) != "take this" || len(files) != 1 {
 		t.Fatalf("ReadFiles = %q, %d files, %v; want %q and 1 file", buf[:n], len(files), err, "take this")
@@ -48,7 +48,7 @@ func TestPassFile(t *testing.T) {
 		t.Fatalf("writing through the received file: %v", err)
 	}
 	got.Close()
-	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r.SetReadDeadline(testwait.Deadline(t))
 	back, err := io.ReadAll(r)
 	if err != nil || string(back) != "written by the receiver" {
 		t.Fatalf("read back %q, %v", back, err)
@@ -71,7 +71,7 @@ func TestPassFileLimits(t *testing.T) {
 		if _, err := sender.WriteFiles([]byte("3"), files); err != nil {
 			t.Fatal(err)
 		}
-		receiver.SetReadDeadline(time.Now().Add(10 * time.Second))
+		receiver.SetReadDeadline(testwait.Deadline(t))
 		n, got, err := receiver.ReadFiles(make([]byte, 1), 1)
 		for _, f := range got {
 			f.Close()

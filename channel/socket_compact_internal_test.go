@@ -5,7 +5,8 @@ import (
 	"io"
 	"net"
 	"testing"
-	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestCompactAdjacent checks that slices continuing one another in memory
@@ -57,7 +58,7 @@ func TestSocketWriteBuffersAdjacent(t *testing.T) {
 	got := make(chan []byte, 1)
 	go func() {
 		b := make([]byte, len(flat))
-		peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+		peer.SetReadDeadline(testwait.Deadline(t))
 		n, _ := io.ReadFull(peer, b)
 		got <- b[:n]
 	}()

@@ -4,15 +4,18 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestSocketWriteBuffersPartialConsumes writes adjacent pages to a real
-// unix socket whose peer does not read, until the write deadline passes,
-// and checks that *bufs is consumed as net.Buffers.WriteTo consumes it:
+// unix socket whose peer does not read; once the write is seen blocked
+// (the socket buffers full, some bytes written), a write deadline in the
+// past ends it. It checks that *bufs is consumed as net.Buffers.WriteTo consumes it:
 // what is left is the caller's own slices not written (the first one cut),
 // unchanged and in place, whatever was merged into one iovec.
 func TestSocketWriteBuffersPartialConsumes(t *testing.T) {
-	s, _ := unixSocketPair(t) // the peer never reads: the write stops at the deadline
+	s, _ := unixSocketPair(t) // the peer never reads: the write blocks
 	const pages = 4096        // 16 MiB, more than the socket buffers hold
 	ram := make([]byte, pages*4096)
 	orig := make(net.Buffers, pages)
@@ -21,10 +24,19 @@ func TestSocketWriteBuffersPartialConsumes(t *testing.T) {
 	}
 	bufs := append(net.Buffers(nil), orig...)
 	arr := bufs
-	if err := s.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+	type result struct {
+		n   int64
+		err error
+	}
+	w := testwait.Go(func() result { n, err := s.WriteBuffers(&bufs); return result{n, err} })
+	// A deadline set before the first writev could pass before it (on a
+	// busy machine), which then writes nothing.
+	w.Blocked(t)
+	if err := s.SetWriteDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.WriteBuffers(&bufs)
+	r := w.Result(t, "WriteBuffers past its deadline")
+	n, err := r.n, r.err
 	if err == nil || n <= 0 || n >= int64(len(ram)) {
 		t.Fatalf("WriteBuffers = %d, %v; want a part of %d bytes and a timeout", n, err, len(ram))
 	}

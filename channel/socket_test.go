@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 func TestOpErrorString(t *testing.T) {
@@ -54,10 +55,10 @@ func TestWriteErrorFromKernel(t *testing.T) {
 	c, s := tcpPair("tcp4", "127.0.0.1")(t)
 	s.Close()
 	var err error
-	deadline := time.Now().Add(10 * time.Second)
-	for err == nil && time.Now().Before(deadline) {
+	testwait.Until(t, "a write to a closed peer failing", func() bool {
 		_, err = c.Write(make([]byte, 64<<10))
-	}
+		return err != nil
+	})
 	re := regexp.MustCompile(`^write tcp 127\.0\.0\.1:\d+->127\.0\.0\.1:\d+: (broken pipe|connection reset by peer)$`)
 	if err == nil || !re.MatchString(err.Error()) {
 		t.Fatalf("write to a closed peer: %v; want it to match %s", err, re)
@@ -328,9 +329,10 @@ func TestAcceptContext(t *testing.T) {
 	l := listen(t, "tcp", "127.0.0.1:0")
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(20*time.Millisecond, cancel)
-		_, err := l.Accept(ctx)
-		if !errors.Is(err, context.Canceled) {
+		accept := testwait.Go(func() error { _, err := l.Accept(ctx); return err })
+		accept.Blocked(t)
+		cancel()
+		if err := accept.Result(t, "Accept after cancel"); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Accept = %v, want context.Canceled", err)
 		}
 	})
@@ -346,9 +348,11 @@ func TestAcceptContext(t *testing.T) {
 		socketPair(t, l, "tcp", l.Addrs()[0].String())
 	})
 	t.Run("close", func(t *testing.T) {
-		time.AfterFunc(20*time.Millisecond, func() { l.Close() })
-		_, err := l.Accept(testCtx(t))
-		if !errors.Is(err, net.ErrClosed) {
+		ctx := testCtx(t)
+		accept := testwait.Go(func() error { _, err := l.Accept(ctx); return err })
+		accept.Blocked(t)
+		l.Close()
+		if err := accept.Result(t, "Accept after Close"); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("Accept after Close = %v, want net.ErrClosed", err)
 		}
 		if err := l.Close(); err != nil {

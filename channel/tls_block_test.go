@@ -5,11 +5,11 @@ import (
 	"net"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secNoDeadline hides the inner channel's Deadliner, as a user's own
@@ -71,35 +71,24 @@ func secBlockedPair(t *testing.T) (c, s *channel.TLS, ci *channel.Socket) {
 func TestTLSCloseUnblocksBatchedWrite(t *testing.T) {
 	c, _, _ := secBlockedPair(t)
 	msg := make([]byte, 8<<10) // well under one batch: gathered, then written at the end
-	werr := make(chan error, 1)
-	go func() {
+	write := testwait.Go(func() error {
 		for {
 			if _, err := c.Write(msg); err != nil {
-				werr <- err
-				return
+				return err
 			}
 		}
-	}()
-	// Wait until the writer is stuck: the peer never reads.
+	})
+	// Wait until the writer is stuck: the peer never reads, and the
+	// socket's buffers fill.
+	write.Blocked(t)
 	select {
-	case err := <-werr:
+	case err := <-write.Done():
 		t.Fatalf("Write failed before Close: %v", err)
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Close blocked behind a Write stuck on a peer that does not read")
-	}
-	select {
-	case err := <-werr:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Write after Close = %v, want an error wrapping net.ErrClosed", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Close did not unblock the pending Write")
+	testwait.Go(c.Close).Result(t, "Close behind a Write stuck on a peer that does not read")
+	if err := write.Result(t, "the pending Write after Close"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close = %v, want an error wrapping net.ErrClosed", err)
 	}
 }
 
@@ -109,25 +98,13 @@ func TestTLSCloseUnblocksBatchedWrite(t *testing.T) {
 func TestTLSShutdownFullBuffer(t *testing.T) {
 	c, _, ci := secBlockedPair(t)
 	secFillSendBuffer(t, ci)
-	done := make(chan error, 1)
-	go func() { done <- c.Shutdown(channel.Write) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Logf("Shutdown: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Shutdown(Write) blocked sending close_notify to a peer that does not read")
+	shut := testwait.Go(func() error { return c.Shutdown(channel.Write) })
+	if err := shut.Result(t, "Shutdown(Write) sending close_notify to a peer that does not read"); err != nil {
+		t.Logf("Shutdown: %v", err)
 	}
 	// The write side is shut: a Write fails rather than blocking.
-	errc := make(chan error, 1)
-	go func() { _, err := c.Write([]byte("x")); errc <- err }()
-	select {
-	case err := <-errc:
-		if err == nil {
-			t.Error("Write after Shutdown(Write) succeeded")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Write after Shutdown(Write) blocked")
+	write := testwait.Go(func() error { _, err := c.Write([]byte("x")); return err })
+	if err := write.Result(t, "Write after Shutdown(Write)"); err == nil {
+		t.Error("Write after Shutdown(Write) succeeded")
 	}
 }

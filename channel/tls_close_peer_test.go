@@ -4,11 +4,11 @@ import (
 	"context"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestTLSClosePeerGone: a sender that has written everything closes after
@@ -33,16 +33,10 @@ func TestTLSClosePeerGone(t *testing.T) {
 	}
 	// Bytes to a closed socket make its kernel answer with a reset; wait
 	// until the client's kernel has it, seen as a write error.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := c.Write([]byte("x")); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no reset from the closed peer after 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, "a reset from the closed peer", func() bool {
+		_, err := c.Write([]byte("x"))
+		return err != nil
+	})
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close after the peer has gone: %v", err)
 	}

@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secServerDN handshakes a new client against sc and returns the DN of
@@ -88,27 +90,13 @@ func TestTLSHotReload(t *testing.T) {
 						t.Fatalf("Reload error %v, want %q", err, wantErr)
 					}
 				} else if wantErr != "" {
-					deadline := time.Now().Add(10 * time.Second)
-					for {
+					testwait.Until(t, "Watch reporting the failed reload", func() bool {
 						logMu.Lock()
-						seen := len(logs) > 0 && strings.Contains(logs[len(logs)-1], "failed")
-						logMu.Unlock()
-						if seen {
-							break
-						}
-						if time.Now().After(deadline) {
-							t.Fatal("Watch did not report the failed reload")
-						}
-						time.Sleep(10 * time.Millisecond)
-					}
+						defer logMu.Unlock()
+						return len(logs) > 0 && strings.Contains(logs[len(logs)-1], "failed")
+					})
 				} else {
-					deadline := time.Now().Add(10 * time.Second)
-					for secServerDN(t, cc, sc) != want {
-						if time.Now().After(deadline) {
-							t.Fatalf("Watch did not load %q", want)
-						}
-						time.Sleep(20 * time.Millisecond)
-					}
+					testwait.Until(t, fmt.Sprintf("Watch loading %q", want), func() bool { return secServerDN(t, cc, sc) == want })
 				}
 				if got := secServerDN(t, cc, sc); got != want {
 					t.Fatalf("new handshake sees %q, want %q", got, want)

@@ -2,7 +2,6 @@ package channel_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -10,11 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secRawClient returns a plain crypto/tls client on the client end of a
@@ -39,8 +38,7 @@ func secRawClient(t *testing.T, sopts *channel.TLSOptions, edit func(*tls.Config
 	c := tls.Client(nc, cfg)
 	s := channel.NewTLS(si, sc, crypto.Server, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Handshake(ctx) }()
 	if err := c.HandshakeContext(ctx); err != nil {

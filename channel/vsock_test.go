@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestVsockListener exercises what works without a loopback transport:
@@ -40,36 +41,39 @@ func TestVsockListener(t *testing.T) {
 	// Dial honours its context while the kernel is still connecting (or
 	// fails at once where no transport reaches the CID).
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel2)
-	start := time.Now()
-	c, err := channel.Dial(ctx2, "vsock", "1:"+itoa(int(a.Port)))
-	switch {
-	case err == nil:
-		c.Close() // a loopback transport exists: nothing more to check here
-	case errors.Is(err, context.Canceled):
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("Dial returned %v after its context ended", d)
-		}
+	type dialed struct {
+		c   *channel.Socket
+		err error
+	}
+	dial := testwait.Go(func() dialed {
+		c, err := channel.Dial(ctx2, "vsock", "1:"+itoa(int(a.Port)))
+		return dialed{c, err}
+	})
+	dial.Blocked(t) // connecting, or done
+	cancel2()
+	switch d := dial.Result(t, "Dial after its context ended"); {
+	case d.err == nil:
+		d.c.Close() // a loopback transport exists: nothing more to check here
+	case errors.Is(d.err, context.Canceled):
 	default:
-		t.Logf("Dial failed before its context ended: %v", err)
+		t.Logf("Dial failed before its context ended: %v", d.err)
 	}
 
-	time.AfterFunc(20*time.Millisecond, func() { l.Close() })
-	if _, err := l.Accept(testCtx(t)); !errors.Is(err, net.ErrClosed) {
+	ctx = testCtx(t)
+	accept := testwait.Go(func() error { _, err := l.Accept(ctx); return err })
+	accept.Blocked(t)
+	l.Close()
+	if err := accept.Result(t, "Accept after Close"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
 	}
 	// The port is free again (the kernel may take a moment to release a
 	// listener that had a connection request pending).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l2, err := channel.Listen(testCtx(t), "vsock", ":"+itoa(int(a.Port)))
-		if err == nil {
+	var lerr error
+	testwait.Until(t, "listening again on the closed port", func() bool {
+		var l2 *channel.Listener
+		if l2, lerr = channel.Listen(ctx, "vsock", ":"+itoa(int(a.Port))); lerr == nil {
 			l2.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listening again on the closed port: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return lerr == nil
+	})
 }

@@ -9,11 +9,11 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 func TestZeroCopy(t *testing.T) {
@@ -36,7 +36,7 @@ func TestZeroCopy(t *testing.T) {
 			got := make(chan []byte, 1)
 			go func() {
 				b := make([]byte, len(data)*batches)
-				s.SetReadDeadline(time.Now().Add(30 * time.Second))
+				s.SetReadDeadline(testwait.Deadline(t))
 				n, _ := io.ReadFull(s, b)
 				got <- b[:n]
 			}()
@@ -51,7 +51,7 @@ func TestZeroCopy(t *testing.T) {
 					t.Fatalf("WriteBuffersZeroCopy = %d, %v (%d slices left); want %d", n, err, len(bufs), len(data))
 				}
 			}
-			c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			c.SetWriteDeadline(testwait.Deadline(t))
 			if err := zw.Flush(); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}
