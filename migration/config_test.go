@@ -33,7 +33,7 @@ func TestConfigClone(t *testing.T) {
 			c.Registry = crypto.NewRegistry()
 		case "TLSCreds", "TLSHostname", "TLSAuthz":
 			fv.SetString(name)
-		case "ConnectTimeout", "HandshakeTimeout", "HelloTimeout", "SessionTimeout":
+		case "ConnectTimeout", "HandshakeTimeout", "HelloTimeout", "SessionTimeout", "StallTimeout":
 			fv.SetInt(int64(time.Duration(i+1) * time.Second))
 		case "SessionID":
 			c.SessionID = SessionID{1, 2, 3}
