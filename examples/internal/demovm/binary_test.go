@@ -1,0 +1,153 @@
+package demovm
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// destProc is migrate-dest running as a child process: the test binary
+// run again (see TestMain), with its stderr kept and offered line by line.
+type destProc struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	err   strings.Builder
+	lines chan string
+	done  chan struct{}
+	state error // cmd.Wait's result, once done is closed
+}
+
+// startDest starts migrate-dest with args; it is killed (SIGKILL, which
+// also ends a stopped process) and reaped when the test ends.
+func startDest(t testing.TB, args ...string) *destProc {
+	t.Helper()
+	p := &destProc{lines: make(chan string, 1000), done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], append([]string{"migrate-dest"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	se, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(se)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.err.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		p.state = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("migrate-dest stderr:\n%s", p.stderr())
+		}
+	})
+	return p
+}
+
+func (p *destProc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err.String()
+}
+
+// waitLine waits for a stderr line containing s and returns it.
+func (p *destProc) waitLine(t testing.TB, s string) string {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l := <-p.lines:
+			if strings.Contains(l, s) {
+				return l
+			}
+		case <-p.done:
+			t.Fatalf("migrate-dest exited (%v) before a line with %q", p.state, s)
+		case <-timeout:
+			t.Fatalf("no line with %q from migrate-dest within 60 s", s)
+		}
+	}
+}
+
+// listening waits for the "listening on ADDR" line and returns ADDR.
+func (p *destProc) listening(t testing.TB) string {
+	t.Helper()
+	_, addr, _ := strings.Cut(p.waitLine(t, "listening on "), "listening on ")
+	return strings.TrimSpace(addr)
+}
+
+// lockedWriter serializes the writes of a main's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestSourceStallsOnStoppedDest is issue 11's case: migrate-dest, a real
+// process, is stopped with SIGSTOP in the middle of the first pass.
+// migrate-source fails with one line naming the stall, after
+// --stall-timeout without progress, instead of waiting forever. (The
+// source is rate-limited so that the first pass lasts seconds: the stop
+// lands in it however slow the machine.)
+func TestSourceStallsOnStoppedDest(t *testing.T) {
+	dest := startDest(t, "--incoming", "unix:"+filepath.Join(t.TempDir(), "m.sock"))
+	addr := dest.listening(t)
+	stopped := make(chan error, 1)
+	go func() {
+		// The destination prints "pass 1: N pages coming" as the pass
+		// starts to arrive.
+		for {
+			select {
+			case l := <-dest.lines:
+				if strings.HasPrefix(l, "pass 1:") {
+					stopped <- dest.cmd.Process.Signal(syscall.SIGSTOP)
+					return
+				}
+			case <-dest.done:
+				stopped <- nil
+				return
+			}
+		}
+	}()
+	var stdout, stderr lockedWriter
+	code := SourceMain([]string{"--to", addr, "--ram-size", "128M", "--dirty-rate", "0",
+		"--max-bandwidth", "16M", "--stall-timeout", "500ms"}, &stdout, &stderr)
+	if err := <-stopped; err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.HasPrefix(last, "migrate-source: ") || !strings.Contains(last, "stalled: no progress for") ||
+		!strings.Contains(last, "(stall timeout 500ms)") {
+		t.Fatalf("exit %d, last line %q; want 1 and the stall\nstderr:\n%s", code, last, stderr.String())
+	}
+	t.Logf("%s", last)
+}
