@@ -134,8 +134,10 @@ type Config struct {
 	Raw bool
 
 	// FDs holds named descriptors for fd:NAME addresses, the equivalent of
-	// QEMU's getfd monitor command. A task that uses a descriptor takes
-	// ownership of it: closing the Stream closes the file. An fd:NUMBER
+	// QEMU's getfd monitor command. A task (or, on the destination,
+	// Listen) that uses a descriptor takes ownership of it: closing the
+	// Stream (or the Listener, before it hands the channel out) closes
+	// the file. An fd:NUMBER
 	// address not found in FDs uses the inherited descriptor NUMBER.
 	FDs map[string]*os.File
 

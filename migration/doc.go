@@ -36,15 +36,21 @@
 //     writes from there, as QEMU does; the destination reads it from the
 //     offset.
 //
-// exec, fd and file carry one channel each. See also "Hello" below for the
-// one-way hello of exec and file.
+// exec, fd and file carry one channel each, which [Listen] opens at once
+// (starting the command), so a missing file or a bad descriptor fails
+// Listen; once an AcceptTask has taken the channel, later ones fail at
+// once, and a [Server] whose one channel failed returns that failure from
+// AcceptSession. See also "Hello" below for the one-way hello of exec and
+// file.
 //
 // # TLS
 //
 // TLS is enabled by a tls-creds option, in the address or in
 // [Config].TLSCreds (QEMU's migrate-set-parameters); a value set in both
 // places must agree. The task looks the object up in [Config].Registry in
-// the resolve phase, so a missing object fails before any connection.
+// the resolve phase, so a missing object fails before any connection;
+// [Listen] looks the objects up as well, so a destination with a missing
+// or wrong object fails before it serves.
 // x509 and anon credentials run TLS ([channel.NewTLS]), psk credentials
 // DTLS over the stream ([channel.NewDTLS]). The side that dials is the TLS
 // client and needs endpoint=client credentials: the source, as in QEMU,

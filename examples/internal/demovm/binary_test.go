@@ -2,6 +2,7 @@ package demovm
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,55 @@ func TestSourceStallsOnStoppedDest(t *testing.T) {
 		t.Fatalf("exit %d, last line %q; want 1 and the stall\nstderr:\n%s", code, last, stderr.String())
 	}
 	t.Logf("%s", last)
+}
+
+// exit waits for migrate-dest to exit (60 s at most) and returns its exit
+// code.
+func (p *destProc) exit(t testing.TB) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("migrate-dest still running after 60 s:\n%s", p.stderr())
+	}
+	var ee *exec.ExitError
+	if errors.As(p.state, &ee) {
+		return ee.ExitCode()
+	}
+	if p.state != nil {
+		t.Fatalf("migrate-dest: %v", p.state)
+	}
+	return 0
+}
+
+// TestDestFailsAtOnce: an --incoming that cannot serve a source ends
+// migrate-dest at once, exit 1, with one line naming the problem, instead
+// of logging once (or every 100 ms) and waiting for ever: a missing file,
+// a descriptor that is not open, a command that produces no stream, and
+// credentials that no --object defines. (exec:false starts, so its
+// "listening on" line comes first.)
+func TestDestFailsAtOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.state")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"--incoming", "file:" + missing}, missing + ": no such file or directory"},
+		{"closed descriptor", []string{"--incoming", "fd:999"}, "fd:999: bad file descriptor"},
+		{"exec false", []string{"--incoming", "exec:false"}, "exec false: hello:"},
+		{"unknown credentials", []string{"--incoming", "tcp:127.0.0.1:0,tls-creds=tls0"}, `tls-creds "tls0"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startDest(t, tc.args...)
+			code := p.exit(t)
+			se := strings.TrimSpace(p.stderr())
+			if first, rest, ok := strings.Cut(se, "\n"); ok && strings.HasPrefix(first, "migrate-dest: listening on ") {
+				se = rest
+			}
+			if code != 1 || strings.Count(se, "\n") != 0 || !strings.HasPrefix(se, "migrate-dest: ") || !strings.Contains(se, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and one line naming %q", code, se, tc.want)
+			}
+		})
+	}
 }
