@@ -23,6 +23,9 @@ type DestOptions struct {
 	Incoming string
 	Objects  cli.Objects
 	RAMSize  cli.Size
+	// SessionTimeout is how long a session may take to open all its
+	// channels (migration.Config.SessionTimeout); 0 means the default.
+	SessionTimeout time.Duration
 	// StallTimeout fails a write to the source (the acknowledgements)
 	// that moves no byte for this long; 0 turns the watchdog off.
 	// --stall-timeout defaults to migration.DefaultStallTimeout. The
@@ -43,7 +46,7 @@ func DestMain(args []string, stdout, stderr io.Writer) int {
 	const name = "migrate-dest"
 	var o DestOptions
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--stall-timeout DURATION] [--json]",
+		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--session-timeout DURATION] [--stall-timeout DURATION] [--json]",
 		Description: `Accepts one migration of the demo VM from migrate-source, prints progress
 while pages arrive, verifies the SHA-256 of the RAM that the source sends at
 completion and prints a summary. Exits 0 only when the checksum matches.
@@ -61,6 +64,8 @@ With tcp:HOST:0 it listens on a free port and prints it
 	fs.StringVar(&o.Incoming, "incoming", "", "migration URI to listen on, QEMU -incoming syntax plus tls-creds/tls-authz options\n(e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.Var(&o.RAMSize, "ram-size", "expected guest RAM size with K/M/G suffix; 0 accepts the source's up to 16G (e.g. 256M)")
+	o.SessionTimeout = migration.DefaultSessionTimeout
+	fs.DurationVar(&o.SessionTimeout, "session-timeout", o.SessionTimeout, "how long a source may take to open all the channels of its session (e.g. 1m)")
 	o.StallTimeout = migration.DefaultStallTimeout
 	fs.DurationVar(&o.StallTimeout, "stall-timeout", o.StallTimeout, "fail when a write to the source (the acknowledgements) moves no byte\nfor this long; 0 turns it off (e.g. 30s). Waiting for the source's data\nis bounded by the idle timeout instead")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON object on stdout")
@@ -93,6 +98,9 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if o.Incoming == "" {
 		return nil, errors.New("--incoming is required (e.g. --incoming tcp:0.0.0.0:4444)")
 	}
+	if o.SessionTimeout < 0 {
+		return nil, fmt.Errorf("--session-timeout %v: want a positive duration", o.SessionTimeout)
+	}
 	if o.StallTimeout < 0 {
 		return nil, fmt.Errorf("--stall-timeout %v: want 0 (off) or a positive duration", o.StallTimeout)
 	}
@@ -108,7 +116,8 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if maxRAM == 0 {
 		maxRAM = DefaultMaxRAM
 	}
-	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg, Logf: o.Logf, StallTimeout: stallTimeout(o.StallTimeout)})
+	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg, Logf: o.Logf,
+		SessionTimeout: o.SessionTimeout, StallTimeout: stallTimeout(o.StallTimeout)})
 	if err != nil {
 		return nil, err
 	}
