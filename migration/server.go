@@ -348,8 +348,9 @@ func (s *Server) expire(p *pendingSession) {
 		}
 		st.Close()
 	}
+	// AcceptSession returns the error; logging it too made callers that
+	// print it report it twice.
 	err := &SessionError{Session: p.id, Missing: missing, Err: &timeoutError{"waiting for the session's channels"}}
-	s.cfg.logf("%v", err)
 	if !s.closed {
 		s.pushLocked(serverResult{err: err})
 	}

@@ -2,6 +2,7 @@ package demovm
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/livemig/livemig/migration"
+	"github.com/livemig/livemig/uri"
 )
 
 // destProc is migrate-dest running as a child process: the test binary
@@ -201,5 +205,35 @@ func TestDestFailsAtOnce(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want exit 1 and one line naming %q", code, se, tc.want)
 			}
 		})
+	}
+}
+
+// openMainOnly opens the main channel of a two-channel session on addr
+// and never the second, so that the destination's session expires. The
+// channel closes when the test ends.
+func openMainOnly(t testing.TB, addr string) {
+	t.Helper()
+	a, err := uri.Parse(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := migration.Dial(ctx, a, &migration.Config{Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+}
+
+// TestDestSessionTimeoutOnce: a session whose second channel never comes
+// expires, and migrate-dest reports it once (the Server logged it and
+// AcceptSession returned it, which migrate-dest printed again).
+func TestDestSessionTimeoutOnce(t *testing.T) {
+	dest := startDest(t, "--incoming", "unix:"+filepath.Join(t.TempDir(), "m.sock"), "--session-timeout", "200ms")
+	openMainOnly(t, dest.listening(t))
+	dest.exit(t)
+	if n := strings.Count(dest.stderr(), "missing channels"); n != 1 {
+		t.Fatalf("the expired session is reported %d times, want once:\n%s", n, dest.stderr())
 	}
 }
