@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,8 +233,74 @@ func openMainOnly(t testing.TB, addr string) {
 func TestDestSessionTimeoutOnce(t *testing.T) {
 	dest := startDest(t, "--incoming", "unix:"+filepath.Join(t.TempDir(), "m.sock"), "--session-timeout", "200ms")
 	openMainOnly(t, dest.listening(t))
+	dest.waitLine(t, "missing channels")
+	dest.cmd.Process.Signal(syscall.SIGTERM)
 	dest.exit(t)
 	if n := strings.Count(dest.stderr(), "missing channels"); n != 1 {
 		t.Fatalf("the expired session is reported %d times, want once:\n%s", n, dest.stderr())
+	}
+}
+
+// TestDestKeepsWaiting: migrate-dest goes on waiting, as its help says,
+// after an expired session, a refused source and a migration that fails,
+// each logged in one line, and exits 0 after the migration that
+// completes. Each step waits for the line of the one before.
+func TestDestKeepsWaiting(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	dest := startDest(t, "--incoming", "unix:"+sock, "--session-timeout", "200ms")
+	addr := dest.listening(t)
+
+	openMainOnly(t, addr) // expires
+	dest.waitLine(t, "missing channels")
+
+	c, err := net.Dial("unix", sock) // refused: no hello
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, migration.HelloSize))
+	dest.waitLine(t, "hello mismatch")
+	c.Close()
+
+	a, err := uri.Parse(addr) // fails: not the demo's stream
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bad, err := migration.DialSession(ctx, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Write([]byte("not a demo VM stream, long enough for a header"))
+	bad.Close()
+	dest.waitLine(t, "failed")
+
+	var stdout, stderr lockedWriter
+	if code := SourceMain([]string{"--to", addr, "--ram-size", "4M", "--dirty-rate", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("migrate-source exit %d:\n%s", code, stderr.String())
+	}
+	if code := dest.exit(t); code != 0 {
+		t.Fatalf("migrate-dest exit %d after a good migration", code)
+	}
+	se := dest.stderr()
+	lines := func(s string) int {
+		n := 0
+		for _, l := range strings.Split(se, "\n") {
+			if strings.Contains(l, s) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, want := range []string{"missing channels", "hello mismatch", "failed"} {
+		if n := lines(want); n != 1 {
+			t.Errorf("%q in %d lines of migrate-dest's stderr, want 1", want, n)
+		}
+	}
+	if n := lines("waiting for another source"); n != 2 {
+		t.Errorf("%d lines say migrate-dest goes on waiting, want 2 (the expired and the failed session)", n)
+	}
+	if t.Failed() {
+		t.Logf("migrate-dest stderr:\n%s", se)
 	}
 }

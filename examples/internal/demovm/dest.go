@@ -36,8 +36,9 @@ type DestOptions struct {
 	// (the port bound for tcp:HOST:0) before waiting for the source.
 	Listening func(addr string)
 	// Logf, if set, receives refused channels (a failed TLS handshake, a
-	// wrong hello); the destination goes on waiting for a good source. It
-	// also receives warnings, such as an ignored priority= of an --object.
+	// wrong hello), expired sessions and failed migrations; the
+	// destination goes on waiting for a good source. It also receives
+	// warnings, such as an ignored priority= of an --object.
 	Logf func(format string, args ...any)
 }
 
@@ -47,12 +48,16 @@ func DestMain(args []string, stdout, stderr io.Writer) int {
 	var o DestOptions
 	fs := cli.NewFlagSet(name, cli.Usage{
 		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--session-timeout DURATION] [--stall-timeout DURATION] [--json]",
-		Description: `Accepts one migration of the demo VM from migrate-source, prints progress
+		Description: `Accepts a migration of the demo VM from migrate-source, prints progress
 while pages arrive, verifies the SHA-256 of the RAM that the source sends at
 completion and prints a summary. Exits 0 only when the checksum matches.
-A source that fails the TLS handshake or the hello is refused and logged;
-migrate-dest goes on waiting. Once a migration runs, a source that sends
-nothing for ` + IdleTimeout.String() + ` (the idle timeout) fails it.
+A source that is refused (a failed TLS handshake, a wrong hello), a session
+that expires before all its channels arrive (--session-timeout) and a
+migration that fails are logged in one line each, and migrate-dest goes on
+waiting for another source. It exits when a migration completes (1 if the
+checksums differ), when the source of a running migration sends nothing for
+` + IdleTimeout.String() + ` (the idle timeout), or on SIGINT or SIGTERM. exec:, fd: and file:
+carry one source only: there a failure ends migrate-dest.
 With tcp:HOST:0 it listens on a free port and prints it
 ("listening on tcp:127.0.0.1:PORT").`,
 		Examples: []string{
@@ -92,8 +97,13 @@ With tcp:HOST:0 it listens on a free port and prints it
 	return 0
 }
 
-// RunDest receives one migration as o says, printing progress on stderr.
-// On a checksum mismatch it returns the summary and an error.
+// RunDest receives a migration as o says, printing progress on stderr:
+// it goes on waiting after an expired session or a failed migration
+// (logged through o.Logf), except on exec:, fd: and file:, which carry
+// one source. It returns when a migration completes (on a checksum
+// mismatch with the summary and an error), when a running migration's
+// source is idle for IdleTimeout (an error wrapping ErrIdle), or when
+// ctx ends.
 func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, error) {
 	if o.Incoming == "" {
 		return nil, errors.New("--incoming is required (e.g. --incoming tcp:0.0.0.0:4444)")
@@ -129,12 +139,40 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
-	sess, err := srv.AcceptSession(ctx)
-	srv.Close()
-	ln.Close()
-	if err != nil {
-		return nil, err
+	defer srv.Close()
+	single := addr.Transport == uri.Exec || addr.Transport == uri.FD || addr.Transport == uri.File
+	logf := func(format string, args ...any) {
+		if o.Logf != nil {
+			o.Logf(format, args...)
+		}
 	}
+	for {
+		sess, err := srv.AcceptSession(ctx)
+		var se *migration.SessionError
+		switch {
+		case err == nil:
+		case errors.As(err, &se) && !single && ctx.Err() == nil:
+			logf("%v; waiting for another source", err)
+			continue
+		default:
+			return nil, err
+		}
+		sum, err := receive(ctx, o, sess, stderr, maxRAM)
+		if err == nil || sum != nil || single || ctx.Err() != nil || errors.Is(err, ErrIdle) {
+			return sum, err
+		}
+		logf("session %s failed: %v; waiting for another source", sess.ID(), err)
+	}
+}
+
+// ErrIdle is wrapped by RunDest's error when the source of a running
+// migration sent nothing for IdleTimeout.
+var ErrIdle = fmt.Errorf("no data from the source for %v", IdleTimeout)
+
+// receive runs one migration over sess and closes it. A summary comes
+// back only from a migration that completed, with an error when the
+// checksums differ.
+func receive(ctx context.Context, o *DestOptions, sess *migration.Session, stderr io.Writer, maxRAM int64) (*Summary, error) {
 	defer sess.Close()
 	defer context.AfterFunc(ctx, sess.Shutdown)()
 	start := time.Now()
@@ -177,7 +215,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 		rec, err := dec.Next(vm.RAM)
 		if err != nil {
 			if idle.stop() {
-				return nil, fmt.Errorf("no data from the source for %v: %w", IdleTimeout, err)
+				return nil, fmt.Errorf("%w: %w", ErrIdle, err)
 			}
 			return nil, err
 		}
