@@ -78,6 +78,13 @@ type Config struct {
 	// channels right after the main one, so the default is short: a
 	// session whose channels never come gives its slot back soon.
 	SessionTimeout time.Duration
+	// StallTimeout is the progress watchdog of every Stream a task makes,
+	// and so of every channel of a Session: a write that moves no byte
+	// for this long (the peer stopped reading) fails the Stream with a
+	// *StallError. 0 means DefaultStallTimeout (2 minutes);
+	// StallTimeoutOff, or any negative value, turns the watchdog off.
+	// Reads are not watched. See Stream.SetStallTimeout.
+	StallTimeout time.Duration
 
 	// MaxPendingSessions bounds the sessions a Server holds at once:
 	// being assembled, or complete and not yet taken by AcceptSession.
@@ -127,8 +134,10 @@ type Config struct {
 	Raw bool
 
 	// FDs holds named descriptors for fd:NAME addresses, the equivalent of
-	// QEMU's getfd monitor command. A task that uses a descriptor takes
-	// ownership of it: closing the Stream closes the file. An fd:NUMBER
+	// QEMU's getfd monitor command. A task (or, on the destination,
+	// Listen) that uses a descriptor takes ownership of it: closing the
+	// Stream (or the Listener, before it hands the channel out) closes
+	// the file. An fd:NUMBER
 	// address not found in FDs uses the inherited descriptor NUMBER.
 	FDs map[string]*os.File
 
@@ -175,6 +184,9 @@ func (c *Config) populate() *Config {
 	}
 	if c2.SessionTimeout == 0 {
 		c2.SessionTimeout = DefaultSessionTimeout
+	}
+	if c2.StallTimeout == 0 {
+		c2.StallTimeout = DefaultStallTimeout
 	}
 	if c2.Channels == 0 {
 		c2.Channels = 1

@@ -33,7 +33,7 @@ func TestConfigClone(t *testing.T) {
 			c.Registry = crypto.NewRegistry()
 		case "TLSCreds", "TLSHostname", "TLSAuthz":
 			fv.SetString(name)
-		case "ConnectTimeout", "HandshakeTimeout", "HelloTimeout", "SessionTimeout":
+		case "ConnectTimeout", "HandshakeTimeout", "HelloTimeout", "SessionTimeout", "StallTimeout":
 			fv.SetInt(int64(time.Duration(i+1) * time.Second))
 		case "SessionID":
 			c.SessionID = SessionID{1, 2, 3}
@@ -149,21 +149,12 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := Listen(context.Background(), mustParse(t, "file:/nonexistent"), &Config{Registry: reg, TLSCreds: "srv"}); err == nil || !strings.Contains(err.Error(), "file: has no peer") {
 		t.Fatalf("Listen with TLS on file: %v", err)
 	}
-	ln, err := Listen(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")+",tls-creds=srv,tls-authz=nobody"), &Config{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if _, err := ln.Accept(testCtx(t)); err == nil || !strings.Contains(err.Error(), `tls-authz "nobody"`) {
+	// Listen resolves the objects: a missing authz and client credentials
+	// fail it, before it serves.
+	if _, err := Listen(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")+",tls-creds=srv,tls-authz=nobody"), &Config{Registry: reg}); err == nil || !strings.Contains(err.Error(), `tls-authz "nobody"`) {
 		t.Fatalf("missing authz: %v", err)
 	}
-	// The destination needs server credentials.
-	ln2, err := Listen(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")), &Config{Registry: reg, TLSCreds: "tls0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln2.Close()
-	if _, err := ln2.Accept(testCtx(t)); err == nil || !strings.Contains(err.Error(), "needs endpoint=server") {
+	if _, err := Listen(context.Background(), mustParse(t, "unix:"+filepath.Join(t.TempDir(), "d")), &Config{Registry: reg, TLSCreds: "tls0"}); err == nil || !strings.Contains(err.Error(), "needs endpoint=server") {
 		t.Fatalf("client creds on the destination: %v", err)
 	}
 }

@@ -200,7 +200,9 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 			}
 			return asChannel(f)
 		}
-		// As QEMU: create, truncate at the offset, write from there.
+		// As QEMU: create, truncate at the offset (the descriptor, as
+		// QEMU's ftruncate: the path may name another file by now),
+		// write from there.
 		f, err := channel.OpenFile(addr.Path, os.O_CREATE|os.O_WRONLY, 0o600, addr.Offset)
 		if err != nil {
 			return nil, err
@@ -209,7 +211,10 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 		if err != nil {
 			return nil, err
 		}
-		if err := os.Truncate(addr.Path, addr.Offset); err != nil {
+		if testHookFileOpened != nil {
+			testHookFileOpened(addr.Path)
+		}
+		if err := f.OSFile().Truncate(addr.Offset); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("migration: file:%s: %w", addr.Path, err)
 		}
@@ -217,6 +222,10 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 	}
 	return nil, fmt.Errorf("migration: unknown transport %q", addr.Transport)
 }
+
+// testHookFileOpened, if set by a test, runs between opening a file:
+// source's file and truncating it.
+var testHookFileOpened func(path string)
 
 // retryable reports whether a dial error means "nobody listens yet".
 func retryable(err error) bool {

@@ -1,10 +1,12 @@
 package migration
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,4 +165,46 @@ func TestAcceptOutwaitsConnectTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	transfer(t, src, dst, 1)
+}
+
+// TestFileSourceTruncatesOpenFile: the file: source truncates the file it
+// opened, at the offset, as QEMU's ftruncate does, not whatever the path
+// names by then. The test renames the opened file away and puts another
+// file at the path between the open and the truncation: the opened file
+// must end where the stream ends, and the other file must be untouched
+// (a truncation by path cut the other file and left the opened one with
+// the old bytes after the stream).
+func TestFileSourceTruncatesOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	path, moved := filepath.Join(dir, "vm.state"), filepath.Join(dir, "opened.state")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{'x'}, 100000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const other = "another file at the path"
+	testHookFileOpened = func(p string) {
+		if err := os.Rename(p, moved); err != nil {
+			t.Error(err)
+		}
+		if err := os.WriteFile(p, []byte(other), 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { testHookFileOpened = nil }()
+	s, err := Dial(testCtx(t), mustParse(t, "file:"+path+",offset=1000"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PutBuffer(make([]byte, 5000))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(1000 + HelloSize + 5000) // the offset, the one-way hello, the stream
+	if fi, err := os.Stat(moved); err != nil {
+		t.Error(err)
+	} else if fi.Size() != want {
+		t.Errorf("opened file: %d bytes, want %d", fi.Size(), want)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != other {
+		t.Errorf("the file now at the path holds %d bytes (%v), want it untouched: %q", len(b), err, other)
+	}
 }

@@ -36,15 +36,21 @@
 //     writes from there, as QEMU does; the destination reads it from the
 //     offset.
 //
-// exec, fd and file carry one channel each. See also "Hello" below for the
-// one-way hello of exec and file.
+// exec, fd and file carry one channel each, which [Listen] opens at once
+// (starting the command), so a missing file or a bad descriptor fails
+// Listen; once an AcceptTask has taken the channel, later ones fail at
+// once, and a [Server] whose one channel failed returns that failure from
+// AcceptSession. See also "Hello" below for the one-way hello of exec and
+// file.
 //
 // # TLS
 //
 // TLS is enabled by a tls-creds option, in the address or in
 // [Config].TLSCreds (QEMU's migrate-set-parameters); a value set in both
 // places must agree. The task looks the object up in [Config].Registry in
-// the resolve phase, so a missing object fails before any connection.
+// the resolve phase, so a missing object fails before any connection;
+// [Listen] looks the objects up as well, so a destination with a missing
+// or wrong object fails before it serves.
 // x509 and anon credentials run TLS ([channel.NewTLS]), psk credentials
 // DTLS over the stream ([channel.NewDTLS]). The side that dials is the TLS
 // client and needs endpoint=client credentials: the source, as in QEMU,
@@ -175,6 +181,24 @@
 // and [Stream.ReturnPath] for the opposite direction. Its type
 // documentation states the goroutine rules.
 //
+// # Stall watchdog
+//
+// A peer that stops reading, as a stopped (SIGSTOP) or hung process does,
+// would hold a writer forever. Every Stream therefore has a progress
+// watchdog ([Stream.SetStallTimeout], [Config].StallTimeout, 2 minutes by
+// default, [StallTimeoutOff] to turn it off): a write that moves no byte
+// for the stall timeout fails the Stream with a *[StallError] naming the
+// write, the channel and how long nothing moved; it implements net.Error
+// with Timeout() true. Progress is bytes moving, so a slow link never
+// trips it: on sockets, pipes and commands the Stream writes under short
+// write deadlines and goes on while the kernel takes bytes or the
+// socket's send queue drains; TLS and DTLS, which cannot go on after a
+// write deadline, get at most 64 KiB per write call. The channels of a
+// [Session] are Streams, so a Session whose destination stops fails with
+// the StallError from Write, Flush and Close. Reads are not watched: a
+// destination waits legitimately while the source pauses (QEMU's
+// pause-before-switchover), so a reader bounds its waits itself.
+//
 // # Performance
 //
 // Queueing a page with PutBufferNoCopy (on a Stream or a Session) and
@@ -193,5 +217,6 @@
 // *[RefusedError]; sessions with *[SessionError]. Timeouts of [Config]
 // implement net.Error with Timeout() true. Streams report io.EOF at a clean
 // end, io.ErrUnexpectedEOF inside a value, [ErrStreamShutdown] after
-// Shutdown, and otherwise wrap the channel's *channel.OpError.
+// Shutdown, a *[StallError] when a write made no progress, and otherwise
+// wrap the channel's *channel.OpError.
 package migration

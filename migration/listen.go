@@ -18,10 +18,12 @@ import (
 // For tcp, unix and vsock it listens on every address the host resolves
 // to. For exec it starts the command once and reads the command's stdout,
 // as QEMU's incoming exec does; for fd it uses the descriptor and for file
-// it reads the file from its offset. Those carry one channel: the first
-// AcceptTask gets it, later ones wait until their context ends or the
-// Listener is closed. With Config.DialBack the Listener does not listen:
-// each AcceptTask dials the source at the address instead.
+// it reads the file from its offset. Those carry one channel, which Listen
+// opens (so a missing file or a bad descriptor fails Listen): the first
+// AcceptTask gets it, and later ones fail at once with an error wrapping
+// net.ErrClosed, since nothing more can arrive. With Config.DialBack the
+// Listener does not listen: each AcceptTask dials the source at the
+// address instead.
 //
 // The methods of Listener may be called from any goroutine.
 type Listener struct {
@@ -30,18 +32,22 @@ type Listener struct {
 	cfg   *Config      // populated
 	ln    *channel.Listener
 
-	mu         sync.Mutex
-	singleUsed bool
-	closed     chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
+	mu        sync.Mutex
+	single    channel.Channel // exec, fd, file: the channel, until taken
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Listen prepares the destination's end of addr. It binds sockets at once
-// (so a source may connect as soon as Listen returns) and checks the
-// configuration and the tls-* options; credentials are looked up per
-// channel, so replaced objects apply to new channels. The context bounds
-// only the setup, as for net.ListenConfig.Listen.
+// (so a source may connect as soon as Listen returns), opens the single
+// channel of exec (starting the command), fd (taking ownership of the
+// descriptor) and file, and checks the configuration, the tls-* options
+// and the credentials and authz objects they name, so that any of these
+// problems fails Listen rather than the first channel. Credentials are
+// looked up again for each channel, so replaced objects apply to new
+// channels. The context bounds only the setup, as for
+// net.ListenConfig.Listen.
 func Listen(ctx context.Context, addr *uri.Address, cfg *Config) (*Listener, error) {
 	if addr == nil {
 		return nil, errors.New("migration: nil address")
@@ -50,7 +56,7 @@ func Listen(ctx context.Context, addr *uri.Address, cfg *Config) (*Listener, err
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := c.tlsParams(addr); err != nil {
+	if _, err := resolveTLS(addr, c, c.DialBack); err != nil {
 		return nil, err
 	}
 	l := &Listener{addr: addr, bound: addr, cfg: c, closed: make(chan struct{})}
@@ -67,7 +73,13 @@ func Listen(ctx context.Context, addr *uri.Address, cfg *Config) (*Listener, err
 		}
 		l.ln = ln
 		l.bound = boundAddress(addr, ln.Addrs())
+		return l, nil
 	}
+	ch, err := dialChannel(ctx, addr, c, false, false)
+	if err != nil {
+		return nil, err
+	}
+	l.single = ch
 	return l, nil
 }
 
@@ -100,15 +112,29 @@ func (l *Listener) Addr() *uri.Address {
 }
 
 // Close stops listening and unblocks AcceptTask; tasks already started go
-// on. It is idempotent.
+// on. The single channel of exec, fd and file is closed if no AcceptTask
+// took it. Close is idempotent.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closed)
 		if l.ln != nil {
 			l.closeErr = l.ln.Close()
 		}
+		l.mu.Lock()
+		ch := l.single
+		l.single = nil
+		l.mu.Unlock()
+		if ch != nil {
+			l.closeErr = ch.Close()
+		}
 	})
 	return l.closeErr
+}
+
+// singleChannel reports whether the Listener carries one channel only
+// (exec, fd, file): once that is taken, nothing more can arrive.
+func (l *Listener) singleChannel() bool {
+	return l.ln == nil && !l.cfg.DialBack
 }
 
 // AcceptTask starts a Task that accepts the next channel (or, with
@@ -176,17 +202,21 @@ func (l *Listener) open(ctx context.Context) (channel.Channel, error) {
 		return asChannel(s)
 	}
 	l.mu.Lock()
-	used := l.singleUsed
-	l.singleUsed = true
+	ch := l.single
+	l.single = nil
 	l.mu.Unlock()
-	if used {
-		<-ctx.Done()
-		select {
-		case <-l.closed:
-			return nil, fmt.Errorf("migration: listener closed: %w", net.ErrClosed)
-		default:
-		}
-		return nil, fmt.Errorf("migration: %s carries a single channel: %w", l.addr.Transport, ctx.Err())
+	if ch == nil {
+		return nil, fmt.Errorf("migration: %s carries a single channel, already accepted: %w", l.addr.Transport, net.ErrClosed)
 	}
-	return dialChannel(ctx, l.addr, l.cfg, false, false)
+	return ch, nil
 }
+
+// channelFailure is the failure of a single-channel Listener's channel, as
+// a Server's AcceptSession returns it: the channel's name, then the error.
+type channelFailure struct {
+	channel string
+	err     error
+}
+
+func (e *channelFailure) Error() string { return "migration: " + e.channel + ": " + unprefixed(e.err) }
+func (e *channelFailure) Unwrap() error { return e.err }

@@ -165,7 +165,15 @@ func (s *Server) acceptLoop() {
 			if err != nil && !taken.Load() {
 				ch.Close()
 			}
-			if err != nil && s.ctx.Err() == nil {
+			switch {
+			case err == nil || s.ctx.Err() != nil:
+			case s.ln.singleChannel():
+				// Nothing else can arrive (exec, fd, file): AcceptSession
+				// returns the failure instead of waiting for ever.
+				s.mu.Lock()
+				s.pushLocked(serverResult{err: &channelFailure{ch.Name(), err}})
+				s.mu.Unlock()
+			default:
 				s.cfg.logf("migration: channel from %s: %s", ch.Name(), unprefixed(err))
 			}
 		}()
@@ -340,8 +348,9 @@ func (s *Server) expire(p *pendingSession) {
 		}
 		st.Close()
 	}
+	// AcceptSession returns the error; logging it too made callers that
+	// print it report it twice.
 	err := &SessionError{Session: p.id, Missing: missing, Err: &timeoutError{"waiting for the session's channels", s.cfg.SessionTimeout}}
-	s.cfg.logf("%v", err)
 	if !s.closed {
 		s.pushLocked(serverResult{err: err})
 	}
@@ -380,7 +389,9 @@ func (s *Server) pushLocked(r serverResult) {
 
 // AcceptSession waits for the next complete session, or for the next
 // session that failed (a *SessionError; the Server goes on), or for ctx's
-// end or Close. The Session's channels start reading ahead only now.
+// end or Close. The Session's channels start reading ahead only now. On
+// a Listener of one channel (exec, fd, file) whose channel failed, it
+// returns that failure.
 func (s *Server) AcceptSession(ctx context.Context) (*Session, error) {
 	if s.cfg.DialBack {
 		return s.dialSession(ctx)

@@ -536,11 +536,18 @@ func TestSessionBuffersOnDemand(t *testing.T) {
 
 // TestServerClosesChannelFailingResolve: a channel the Server accepted is
 // closed when its task fails before the connect phase (here: the
-// tls-authz object is missing from the registry), not left open.
+// tls-authz object was removed from the registry after Listen), not left
+// open.
 func TestServerClosesChannelFailingResolve(t *testing.T) {
 	_, dstCfg := registries(t, "anon")
-	dstCfg.TLSAuthz = "nobody" // not in the registry: every task fails in resolve
+	if err := dstCfg.Registry.AddObject("authz-simple,id=nobody,identity=CN=nobody"); err != nil {
+		t.Fatal(err)
+	}
+	dstCfg.TLSAuthz = "nobody"
 	srv := startServer(t, "unix:"+filepath.Join(t.TempDir(), "d"), dstCfg)
+	if err := dstCfg.Registry.Remove("nobody"); err != nil { // every task fails in resolve
+		t.Fatal(err)
+	}
 	c, err := net.Dial("unix", srv.Addr().Path)
 	if err != nil {
 		t.Fatal(err)

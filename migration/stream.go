@@ -35,11 +35,16 @@ const (
 // Goroutines: the write methods (Put*, Write, Flush, SetRateLimit's
 // pacing) must be called from one goroutine at a time, and the read methods
 // (Get*, Peek, Read) from one goroutine at a time, which may be another.
-// Err, SetErr, Stats, SetRateLimit and Shutdown may be called from any
-// goroutine; Shutdown unblocks pending reads, writes and rate-limit waits,
-// which then fail with ErrStreamShutdown (it wraps net.ErrClosed). Close
-// flushes, so it belongs to the writing goroutine; to abort a Stream from
-// elsewhere, call Shutdown, then Close once the other goroutines are done.
+// Err, SetErr, Stats, SetRateLimit, SetStallTimeout and Shutdown may be
+// called from any goroutine; Shutdown unblocks pending reads, writes and
+// rate-limit waits, which then fail with ErrStreamShutdown (it wraps
+// net.ErrClosed). Close flushes, so it belongs to the writing goroutine;
+// to abort a Stream from elsewhere, call Shutdown, then Close once the
+// other goroutines are done.
+//
+// A progress watchdog fails a write that moves no byte for the Stream's
+// stall timeout (2 minutes by default) with a *StallError; see
+// SetStallTimeout. Reads are not watched.
 //
 // Unlike bufio there is no Reset: a Stream owns its channel for life.
 //
@@ -78,14 +83,20 @@ type Stream struct {
 	closeErr  error
 	rp        *Stream
 
+	stallTimeout atomic.Int64 // nanoseconds; 0 = off
+	watch        stallWatch
+	chunkArr     [MaxIOV][]byte // backs chunk
+	chunk        net.Buffers    // writeCalls' piece of iov
+
 	written, read, flushes atomic.Int64
 }
 
-// NewStream returns a Stream over ch, without hello. Closing the Stream
-// closes ch.
+// NewStream returns a Stream over ch, without hello, with the stall
+// timeout DefaultStallTimeout. Closing the Stream closes ch.
 func NewStream(ch channel.Channel) *Stream {
 	s := &Stream{ch: ch, raw: ch, owner: true, done: make(chan struct{})}
 	s.limit.done = s.done
+	s.stallTimeout.Store(int64(DefaultStallTimeout))
 	return s
 }
 
@@ -316,7 +327,7 @@ func (s *Stream) flush() {
 	case s.zc.w != nil:
 		s.flushZeroCopy()
 	default:
-		w, err := s.ch.WriteBuffers(&s.iov)
+		w, err := s.watchedWrite(opWrite, &s.iov)
 		s.written.Add(w)
 		s.flushes.Add(1)
 		if err != nil {
@@ -400,6 +411,7 @@ func (s *Stream) Close() error {
 		}
 		s.SetErr(fmt.Errorf("migration: stream closed: %w", net.ErrClosed))
 		s.closeDone()
+		s.watchStop()
 		if s.owner {
 			if cerr := s.ch.Close(); cerr != nil && err == nil {
 				err = fmt.Errorf("migration: closing %s: %w", s.ch.Name(), cerr)
@@ -420,7 +432,8 @@ func (s *Stream) Close() error {
 // ReturnPath returns a Stream over the same channel for the opposite
 // direction, as qemu_file_get_return_path: on the source it reads what the
 // destination writes to its own ReturnPath. Every call returns the same
-// Stream, which has its own buffers, counters, error and rate limit.
+// Stream, which has its own buffers, counters, error, rate limit and
+// stall timeout (at first s's).
 // Closing it does not close the channel; closing s does.
 func (s *Stream) ReturnPath() *Stream {
 	s.errMu.Lock()
@@ -428,6 +441,7 @@ func (s *Stream) ReturnPath() *Stream {
 	if s.rp == nil {
 		s.rp = &Stream{ch: s.ch, raw: s.raw, peer: s.peer, caps: s.caps, done: make(chan struct{})}
 		s.rp.limit.done = s.rp.done
+		s.rp.stallTimeout.Store(s.stallTimeout.Load())
 	}
 	return s.rp
 }

@@ -187,6 +187,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	}
 	t.peer = peer
 	s.SetRateLimit(cfg.RateLimit)
+	s.SetStallTimeout(cfg.StallTimeout)
 	// A failure from here on belongs to the last phase entered: hello, or
 	// with Raw the handshake or connect phase.
 	if err := ctx.Err(); err != nil {

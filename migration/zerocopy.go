@@ -87,7 +87,7 @@ func (s *Stream) ZeroCopy() bool { return s.zc.w != nil }
 // Stream continues with another one, waiting for the kernel to release
 // them all once zeroCopyHeld are in flight.
 func (s *Stream) flushZeroCopy() {
-	w, err := s.zc.w.WriteBuffersZeroCopy(&s.iov)
+	w, err := s.watchedWrite(opWriteZeroCopy, &s.iov)
 	s.written.Add(w)
 	s.flushes.Add(1)
 	s.zc.unflushd = true
@@ -120,7 +120,7 @@ func (s *Stream) releaseZeroCopy() {
 	if s.zc.w == nil || !s.zc.unflushd {
 		return
 	}
-	if err := s.zc.w.Flush(); err != nil {
+	if _, err := s.watchedWrite(opZeroCopyFlush, nil); err != nil {
 		s.SetErr(s.closedErr(fmt.Errorf("migration: waiting for zero-copy sends: %w", err)))
 		return
 	}

@@ -23,13 +23,22 @@ type DestOptions struct {
 	Incoming string
 	Objects  cli.Objects
 	RAMSize  cli.Size
-	JSON     bool
+	// SessionTimeout is how long a session may take to open all its
+	// channels (migration.Config.SessionTimeout); 0 means the default.
+	SessionTimeout time.Duration
+	// StallTimeout fails a write to the source (the acknowledgements)
+	// that moves no byte for this long; 0 turns the watchdog off.
+	// --stall-timeout defaults to migration.DefaultStallTimeout. The
+	// wait for the source's data is bounded by IdleTimeout instead.
+	StallTimeout time.Duration
+	JSON         bool
 	// Listening, if set, is called with the address really listened on
 	// (the port bound for tcp:HOST:0) before waiting for the source.
 	Listening func(addr string)
 	// Logf, if set, receives refused channels (a failed TLS handshake, a
-	// wrong hello); the destination goes on waiting for a good source. It
-	// also receives warnings, such as an ignored priority= of an --object.
+	// wrong hello), expired sessions and failed migrations; the
+	// destination goes on waiting for a good source. It also receives
+	// warnings, such as an ignored priority= of an --object.
 	Logf func(format string, args ...any)
 }
 
@@ -38,12 +47,17 @@ func DestMain(args []string, stdout, stderr io.Writer) int {
 	const name = "migrate-dest"
 	var o DestOptions
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--json]",
-		Description: `Accepts one migration of the demo VM from migrate-source, prints progress
+		Synopsis: "migrate-dest --incoming URI [--object SPEC]... [--ram-size SIZE] [--session-timeout DURATION] [--stall-timeout DURATION] [--json]",
+		Description: `Accepts a migration of the demo VM from migrate-source, prints progress
 while pages arrive, verifies the SHA-256 of the RAM that the source sends at
 completion and prints a summary. Exits 0 only when the checksum matches.
-A source that fails the TLS handshake or the hello is refused and logged;
-migrate-dest goes on waiting.
+A source that is refused (a failed TLS handshake, a wrong hello), a session
+that expires before all its channels arrive (--session-timeout) and a
+migration that fails are logged in one line each, and migrate-dest goes on
+waiting for another source. It exits when a migration completes (1 if the
+checksums differ), when the source of a running migration sends nothing for
+` + IdleTimeout.String() + ` (the idle timeout), or on SIGINT or SIGTERM. exec:, fd: and file:
+carry one source only: there a failure ends migrate-dest.
 With tcp:HOST:0 it listens on a free port and prints it
 ("listening on tcp:127.0.0.1:PORT").`,
 		Examples: []string{
@@ -55,6 +69,10 @@ With tcp:HOST:0 it listens on a free port and prints it
 	fs.StringVar(&o.Incoming, "incoming", "", "migration URI to listen on, QEMU -incoming syntax plus tls-creds/tls-authz options\n(e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.Var(&o.RAMSize, "ram-size", "expected guest RAM size with K/M/G suffix; 0 accepts the source's up to 16G (e.g. 256M)")
+	o.SessionTimeout = migration.DefaultSessionTimeout
+	fs.DurationVar(&o.SessionTimeout, "session-timeout", o.SessionTimeout, "how long a source may take to open all the channels of its session (e.g. 1m)")
+	o.StallTimeout = migration.DefaultStallTimeout
+	fs.DurationVar(&o.StallTimeout, "stall-timeout", o.StallTimeout, "fail when a write to the source (the acknowledgements) moves no byte\nfor this long; 0 turns it off (e.g. 30s). Waiting for the source's data\nis bounded by the idle timeout instead")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON object on stdout")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
@@ -79,18 +97,30 @@ With tcp:HOST:0 it listens on a free port and prints it
 	return 0
 }
 
-// Validate checks --ram-size, as RunDest does before it listens: with a
-// size no VM can have, it would wait for a source only to refuse it.
+// Validate checks --ram-size, --session-timeout and --stall-timeout, as
+// RunDest does before it listens: with a RAM size no VM can have, it
+// would wait for a source only to refuse it.
 func (o *DestOptions) Validate() error {
 	if s := int64(o.RAMSize); s != 0 && !validRAMSize(s) {
 		return fmt.Errorf("--ram-size %d bytes: want 0 (the source's, up to %s) or a multiple of %d bytes from %d bytes to %s",
 			s, cli.FormatBytes(DefaultMaxRAM), PageSize, PageSize, cli.FormatBytes(MaxRAMSize))
 	}
+	if o.SessionTimeout < 0 {
+		return fmt.Errorf("--session-timeout %v: want a positive duration", o.SessionTimeout)
+	}
+	if o.StallTimeout < 0 {
+		return fmt.Errorf("--stall-timeout %v: want 0 (off) or a positive duration", o.StallTimeout)
+	}
 	return nil
 }
 
-// RunDest receives one migration as o says, printing progress on stderr.
-// On a checksum mismatch it returns the summary and an error.
+// RunDest receives a migration as o says, printing progress on stderr:
+// it goes on waiting after an expired session or a failed migration
+// (logged through o.Logf), except on exec:, fd: and file:, which carry
+// one source. It returns when a migration completes (on a checksum
+// mismatch with the summary and an error), when a running migration's
+// source is idle for IdleTimeout (an error wrapping ErrIdle), or when
+// ctx ends.
 func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, error) {
 	if o.Incoming == "" {
 		return nil, errors.New("--incoming is required (e.g. --incoming tcp:0.0.0.0:4444)")
@@ -110,7 +140,8 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if maxRAM == 0 {
 		maxRAM = DefaultMaxRAM
 	}
-	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg, Logf: o.Logf})
+	ln, err := migration.Listen(ctx, addr, &migration.Config{Registry: reg, Logf: o.Logf,
+		SessionTimeout: o.SessionTimeout, StallTimeout: stallTimeout(o.StallTimeout)})
 	if err != nil {
 		return nil, err
 	}
@@ -122,12 +153,40 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
-	sess, err := srv.AcceptSession(ctx)
-	srv.Close()
-	ln.Close()
-	if err != nil {
-		return nil, err
+	defer srv.Close()
+	single := addr.Transport == uri.Exec || addr.Transport == uri.FD || addr.Transport == uri.File
+	logf := func(format string, args ...any) {
+		if o.Logf != nil {
+			o.Logf(format, args...)
+		}
 	}
+	for {
+		sess, err := srv.AcceptSession(ctx)
+		var se *migration.SessionError
+		switch {
+		case err == nil:
+		case errors.As(err, &se) && !single && ctx.Err() == nil:
+			logf("%v; waiting for another source", err)
+			continue
+		default:
+			return nil, err
+		}
+		sum, err := receive(ctx, o, sess, stderr, maxRAM)
+		if err == nil || sum != nil || single || ctx.Err() != nil || errors.Is(err, ErrIdle) {
+			return sum, err
+		}
+		logf("session %s failed: %v; waiting for another source", sess.ID(), err)
+	}
+}
+
+// ErrIdle is wrapped by RunDest's error when the source of a running
+// migration sent nothing for IdleTimeout.
+var ErrIdle = fmt.Errorf("no data from the source for %v", IdleTimeout)
+
+// receive runs one migration over sess and closes it. A summary comes
+// back only from a migration that completed, with an error when the
+// checksums differ.
+func receive(ctx context.Context, o *DestOptions, sess *migration.Session, stderr io.Writer, maxRAM int64) (*Summary, error) {
 	defer sess.Close()
 	defer context.AfterFunc(ctx, sess.Shutdown)()
 	start := time.Now()
@@ -170,7 +229,7 @@ func RunDest(ctx context.Context, o *DestOptions, stderr io.Writer) (*Summary, e
 		rec, err := dec.Next(vm.RAM)
 		if err != nil {
 			if idle.stop() {
-				return nil, fmt.Errorf("no data from the source for %v: %w", IdleTimeout, err)
+				return nil, fmt.Errorf("%w: %w", ErrIdle, err)
 			}
 			return nil, err
 		}

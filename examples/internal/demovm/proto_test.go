@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -153,7 +154,14 @@ func TestVMDirtyTracking(t *testing.T) {
 	})
 }
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+// TestMain runs the tests, or plays migrate-dest when a test runs the test
+// binary as one (see startDest).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "migrate-dest" {
+		os.Exit(DestMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	leakcheck.Main(m)
+}
 
 // TestIdleWatch: the watch fires once progress stands still for its limit,
 // and never while progress moves. It runs in a synctest bubble: on real

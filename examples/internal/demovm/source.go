@@ -34,7 +34,12 @@ type SourceOptions struct {
 	Channels      int
 	MaxBandwidth  cli.Size
 	DowntimeLimit time.Duration
-	JSON          bool
+	// StallTimeout fails the migration when a write to the destination
+	// moves no byte for this long (a stopped or hung destination); 0
+	// turns the watchdog off. --stall-timeout defaults to
+	// migration.DefaultStallTimeout.
+	StallTimeout time.Duration
+	JSON         bool
 	// Logf, if set, receives warnings, such as an ignored priority= of
 	// an --object. nil is silent.
 	Logf func(format string, args ...any)
@@ -43,14 +48,16 @@ type SourceOptions struct {
 // SourceMain is migrate-source's main: it returns the exit code.
 func SourceMain(args []string, stdout, stderr io.Writer) int {
 	const name = "migrate-source"
-	o := SourceOptions{RAMSize: 128 << 20, DirtyRate: 25000, Channels: 1, DowntimeLimit: 300 * time.Millisecond}
+	o := SourceOptions{RAMSize: 128 << 20, DirtyRate: 25000, Channels: 1, DowntimeLimit: 300 * time.Millisecond, StallTimeout: migration.DefaultStallTimeout}
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-source --to URI [--object SPEC]... [--ram-size SIZE] [--dirty-rate PAGES_PER_SEC] [--channels N] [--max-bandwidth RATE] [--downtime-limit DURATION] [--json]",
+		Synopsis: "migrate-source --to URI [--object SPEC]... [--ram-size SIZE] [--dirty-rate PAGES_PER_SEC] [--channels N] [--max-bandwidth RATE] [--downtime-limit DURATION] [--stall-timeout DURATION] [--json]",
 		Description: `Runs the demo VM (guest RAM in an anonymous mapping, a workload dirtying
 pages, a dirty bitmap) and migrates it live to migrate-dest: iterative
 precopy passes until the dirty pages left can be sent within the downtime
 limit at the measured rate, then the workload stops, the rest is sent, and
-the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
+the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.
+A destination that stops taking data (a stopped or hung process, a dead
+link) fails the migration once nothing has moved for --stall-timeout.`,
 		Examples: []string{
 			"migrate-source --to tcp:127.0.0.1:4444",
 			"migrate-source --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client --channels 2",
@@ -64,6 +71,7 @@ the destination verifies a SHA-256 of the RAM. Exits 0 only when it matches.`,
 	fs.IntVar(&o.Channels, "channels", o.Channels, "number of parallel (TLS) channels, like QEMU's multifd-channels (e.g. 4)")
 	fs.Var(&o.MaxBandwidth, "max-bandwidth", "bytes per second over all channels with K/M/G suffix; 0 is unlimited (e.g. 500M)")
 	fs.DurationVar(&o.DowntimeLimit, "downtime-limit", o.DowntimeLimit, "largest pause of the workload to aim for (e.g. 100ms)")
+	fs.DurationVar(&o.StallTimeout, "stall-timeout", o.StallTimeout, "fail when a write to the destination moves no byte for this long\n(a stopped or hung destination); 0 turns it off (e.g. 30s)")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as one JSON object on stdout")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
@@ -107,6 +115,8 @@ func (o *SourceOptions) Validate() error {
 		return fmt.Errorf("--max-bandwidth %d: want 0 (unlimited) or more", int64(o.MaxBandwidth))
 	case o.DowntimeLimit <= 0:
 		return fmt.Errorf("--downtime-limit %v: want a positive duration", o.DowntimeLimit)
+	case o.StallTimeout < 0:
+		return fmt.Errorf("--stall-timeout %v: want 0 (off) or a positive duration", o.StallTimeout)
 	}
 	return nil
 }
@@ -247,7 +257,17 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 // the total over all channels, which is what Config.RateLimit means to
 // DialSession: it gives each of the N channels a limit of RateLimit/N.
 func sessionConfig(o *SourceOptions, reg *crypto.Registry) *migration.Config {
-	return &migration.Config{Registry: reg, Channels: o.Channels, RateLimit: int64(o.MaxBandwidth)}
+	return &migration.Config{Registry: reg, Channels: o.Channels, RateLimit: int64(o.MaxBandwidth),
+		StallTimeout: stallTimeout(o.StallTimeout)}
+}
+
+// stallTimeout maps a --stall-timeout value (0 is off) to
+// Config.StallTimeout (0 is the default, StallTimeoutOff is off).
+func stallTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return migration.StallTimeoutOff
+	}
+	return d
 }
 
 // sender writes records; the first error sticks in the Session.
