@@ -56,6 +56,26 @@
 //     invented; application data is cut into pieces of at most 8155 bytes so
 //     each record fits pion's 8192-byte receive buffer. NewDTLSPacket runs the
 //     same over a net.PacketConn for datagram users.
+//   - A stream loses and reorders nothing, so over one DTLS accepts only the
+//     next record the peer sent. In each direction every record's sequence
+//     number is the previous one's plus one; the epoch moves from 0 to 1 only
+//     right after the peer's change_cipher_spec, and epoch 1 opens with the
+//     Finished message and then carries only application data and alerts.
+//     A record missing, repeated, reordered, replayed, moved to another
+//     epoch, or failing authentication (altered, or copied from another
+//     connection), is tampering: it ends the channel (the inner channel is
+//     closed; this and every later Read and Write fail) with an [*OpError]
+//     that says which, naming the epoch and sequence number expected and
+//     received. pion/dtls, written for datagrams, would drop such a record
+//     silently; a record it drops after the handshake is caught by counting
+//     the results each record owes Read, not only by pion's log line. What
+//     Read returned before the error is exactly a prefix of what the peer
+//     wrote. A cut at a record boundary still reads as io.EOF, as for any
+//     stream without close_notify. Over streams pion never resends a
+//     handshake flight (nothing is lost, and a resent flight's epoch-0
+//     records after epoch-1 ones would look like an injection), so a peer
+//     built before this check, which resends flights after a second without
+//     an answer, can be refused on a loaded machine.
 //
 // # Listening and dialing
 //

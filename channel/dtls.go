@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -48,6 +49,24 @@ type DTLSOptions struct {
 // AEAD overhead, fits that buffer. Over a net.PacketConn ([NewDTLSPacket])
 // each record is one datagram: delivery and order are then UDP's.
 //
+// A stream loses and reorders nothing, so over one DTLS accepts only the
+// next record the peer sent, though pion, written for datagrams, would
+// put up with gaps and silently drop records that repeat or fail
+// authentication. In each direction, every record's sequence number must
+// be the previous one's plus one; the epoch moves from 0 to 1 only where
+// the handshake moves it, right after the peer's change_cipher_spec, and
+// epoch 1 opens with the Finished message and then carries only
+// application data and alerts (pion never renegotiates, and over a stream
+// it never resends a flight). A record missing, repeated, reordered,
+// replayed, in another epoch, or failing authentication (altered, or
+// taken from another connection) ends the channel: the inner channel is
+// closed, and Read, and every later Read and Write, returns an *OpError
+// whose message says what was wrong and names the epoch and sequence
+// number expected and received. Before that error, Read has returned
+// exactly a prefix of what the peer wrote: no byte of a bad record, nor
+// of any record after it, reaches the caller. (A cut at a record boundary
+// still reads as io.EOF, see below.)
+//
 // Ending a stream: Close sends close_notify, which makes pion close the
 // peer's whole connection. Shutdown(Write) ends the inner stream at a
 // record boundary without close_notify (pion has no half-close), so the
@@ -59,8 +78,9 @@ type DTLSOptions struct {
 // which return an error wrapping net.ErrClosed. Deadlines ([Deadliner])
 // are pion's and work over any inner channel.
 type DTLS struct {
-	raw    net.Conn // *dtlsStreamConn or *dtlsPacketConn
-	inner  Channel  // nil for a packet conn
+	raw    net.Conn        // *dtlsStreamConn or *dtlsPacketConn
+	sc     *dtlsStreamConn // raw over a stream, else nil
+	inner  Channel         // nil for a packet conn
 	creds  *crypto.Creds
 	role   crypto.Endpoint
 	opts   DTLSOptions
@@ -85,6 +105,9 @@ type DTLS struct {
 
 	decryptMu  sync.Mutex
 	decryptErr string // pion's "decrypt failed" report, streams only
+	noReject   bool   // tests: the report does not fail the stream (see decryptFailed)
+	failMu     sync.Mutex
+	failErr    error // the *dtlsStreamError that ended the channel
 
 	dlMu     sync.Mutex
 	rdl, wdl time.Time  // deadlines set before the handshake completed
@@ -124,14 +147,42 @@ func (d *DTLS) SetWriteDeadline(t time.Time) error {
 }
 
 // decryptFailed records pion's report of an undecryptable record and
-// closes the stream (see handshakeLocked).
+// makes the stream conn fail pion's next read with it (see
+// handshakeLocked and dtls_discard.go).
 func (d *DTLS) decryptFailed(msg string) {
 	d.decryptMu.Lock()
 	if d.decryptErr == "" {
 		d.decryptErr = msg
 	}
 	d.decryptMu.Unlock()
+	if d.sc != nil && !d.noReject {
+		d.sc.reject(msg)
+	}
+}
+
+// fail ends the channel for good with err, a *dtlsStreamError: the inner
+// channel is closed (without close_notify, so the peer sees the
+// connection cut), and every later Read, Write and WriteBuffers returns
+// err wrapped in an *OpError for op.
+func (d *DTLS) fail(op string, err error) error {
+	d.failMu.Lock()
+	if d.failErr == nil {
+		d.failErr = err
+	}
+	err = d.failErr
+	d.failMu.Unlock()
 	d.closeRaw()
+	return &OpError{Op: op, Channel: d.name, Err: err}
+}
+
+// failure returns fail's error for op, or nil.
+func (d *DTLS) failure(op string) error {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	if d.failErr == nil {
+		return nil
+	}
+	return &OpError{Op: op, Channel: d.name, Err: d.failErr}
 }
 
 func (d *DTLS) decryptMsg() string {
@@ -152,7 +203,8 @@ func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTL
 		return d
 	}
 	d.name = "dtls " + inner.Name()
-	d.raw = newDTLSStreamConn(inner)
+	d.sc = newDTLSStreamConn(inner)
+	d.raw = d.sc
 	return d
 }
 
@@ -249,6 +301,15 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 		// instead of letting pion discard it and wait for a
 		// retransmission that cannot help.
 		cfg.LoggerFactory = pionLogger{logf: d.opts.Logf, decryptFailed: d.decryptFailed}
+		// For the same reason no flight ever needs retransmitting. pion
+		// resends a flight that got no answer within FlightInterval (1 s
+		// by default, easily passed on a loaded machine), epoch-0 records
+		// after epoch-1 ones included, and dtlsSequence refuses such
+		// records as injected: never resend. (A finished pion server
+		// would also wait this long before answering a resent flight,
+		// but dtlsSequence lets no handshake record through after the
+		// Finished, so that wait never starts.)
+		cfg.FlightInterval = dtlsNoRetransmit
 	}
 	creds, authz := d.creds, d.opts.Authz
 	var deniedMu sync.Mutex
@@ -306,6 +367,9 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 		return fail(err)
 	}
 	d.dc = dc
+	if d.sc != nil {
+		d.sc.arm()
+	}
 	d.dlMu.Lock()
 	d.dlConn = dc
 	dc.SetReadDeadline(d.rdl)
@@ -337,6 +401,9 @@ func (d *DTLS) PeerIdentity() string {
 }
 
 func (d *DTLS) opErr(op string, err error) error {
+	if fe := d.failure(op); fe != nil {
+		return fe
+	}
 	if d.closed.Load() {
 		return &OpError{Op: op, Channel: d.name, Err: net.ErrClosed}
 	}
@@ -355,7 +422,10 @@ func (d *DTLS) opErr(op string, err error) error {
 }
 
 // Read implements [Channel]. It returns io.EOF when the peer closed (with
-// close_notify, or at a record boundary).
+// close_notify, or at a record boundary). Over a stream, a record out of
+// sequence or one that fails authentication ends the channel with an
+// error that says which (see the type doc); the bytes returned before are
+// exactly what the peer sent.
 func (d *DTLS) Read(p []byte) (int, error) {
 	if err := d.implicitHandshake(); err != nil {
 		return 0, err
@@ -368,21 +438,35 @@ func (d *DTLS) Read(p []byte) (int, error) {
 		d.rpos += n
 		return n, nil
 	}
+	if err := d.failure("read"); err != nil {
+		return 0, err
+	}
 	for {
-		var n int
-		var err error
-		if len(p) >= dtlsMaxRecord {
-			n, err = d.dc.Read(p)
-		} else {
+		buf := p
+		if len(p) < dtlsMaxRecord {
 			if d.rbuf == nil {
 				d.rbuf = make([]byte, dtlsMaxRecord)
 			}
-			n, err = d.dc.Read(d.rbuf)
-			if n > 0 {
-				c := copy(p, d.rbuf[:n])
-				d.rpos, d.rend = c, n
-				n = c
+			buf = d.rbuf
+		}
+		n, err := d.dc.Read(buf)
+		if d.sc != nil {
+			probe, bad := d.sc.results.see(err)
+			var se *dtlsStreamError
+			if bad == nil && errors.As(err, &se) {
+				bad = se
 			}
+			if bad != nil {
+				return 0, d.fail("read", bad)
+			}
+			if probe {
+				continue
+			}
+		}
+		if n > 0 && len(p) < dtlsMaxRecord {
+			c := copy(p, d.rbuf[:n])
+			d.rpos, d.rend = c, n
+			n = c
 		}
 		if err != nil {
 			if d.readShut.Load() || (err == io.EOF && !d.closed.Load()) {
@@ -399,6 +483,9 @@ func (d *DTLS) Read(p []byte) (int, error) {
 // Write implements [Channel]: p is sent as records of at most 8155 bytes.
 func (d *DTLS) Write(p []byte) (int, error) {
 	if err := d.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	if err := d.failure("write"); err != nil {
 		return 0, err
 	}
 	d.wmu.Lock()
@@ -425,6 +512,9 @@ func (d *DTLS) writeLocked(p []byte) (int, error) {
 // net.Buffers.WriteTo does.
 func (d *DTLS) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	if err := d.implicitHandshake(); err != nil {
+		return 0, err
+	}
+	if err := d.failure("write"); err != nil {
 		return 0, err
 	}
 	d.wmu.Lock()
@@ -499,6 +589,10 @@ func (d *DTLS) Shutdown(how Direction) error {
 	}
 	return nil
 }
+
+// dtlsNoRetransmit is the FlightInterval of DTLS over a stream: pion never
+// resends a flight (see handshakeLocked).
+const dtlsNoRetransmit = time.Duration(math.MaxInt64)
 
 // dtlsCloseNotifyTimeout bounds how long Close waits to send close_notify.
 const dtlsCloseNotifyTimeout = 5 * time.Second

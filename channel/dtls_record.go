@@ -38,15 +38,30 @@ type dtlsRecord struct {
 // net.Conn: each Read returns exactly one DTLS record, found by its own
 // header; writes pass pion's datagrams (whole records) through unchanged.
 // A reader goroutine parses records so that read deadlines, which pion
-// uses to cancel reads, work over any Channel.
+// uses to cancel reads, work over any Channel. It passes on only the next
+// record in sequence (dtlsSequence), and makes sure that pion drops none
+// of them unnoticed (see dtls_discard.go).
 type dtlsStreamConn struct {
 	ch Channel
 
 	full chan *dtlsRecord // parsed records; closed after rerr is set
 	free chan *dtlsRecord
 	rerr error
+	seq  dtlsSequence  // owned by pump
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
+
+	// The discard check. Read, which only pion's reader goroutine calls,
+	// owns owed and probeDue.
+	owed     uint64          // records handed to pion that owe Read a result
+	results  dtlsResultCount // DTLS.Read's count of pion's results
+	probeDue bool            // the last record handed owes a result: probe next
+	armed    chan struct{}   // closed by arm
+	armOnce  sync.Once
+	rejMu    sync.Mutex
+	last     dtlsRecordID  // the record handed to pion last
+	rejected chan struct{} // closed by reject, which sets rejErr
+	rejErr   error
 
 	rdl deadline
 
@@ -58,11 +73,13 @@ type dtlsStreamConn struct {
 
 func newDTLSStreamConn(ch Channel) *dtlsStreamConn {
 	c := &dtlsStreamConn{
-		ch:   ch,
-		full: make(chan *dtlsRecord, dtlsQueue),
-		free: make(chan *dtlsRecord, dtlsQueue),
-		done: make(chan struct{}),
-		rdl:  makeDeadline(),
+		ch:       ch,
+		full:     make(chan *dtlsRecord, dtlsQueue),
+		free:     make(chan *dtlsRecord, dtlsQueue),
+		done:     make(chan struct{}),
+		rdl:      makeDeadline(),
+		armed:    make(chan struct{}),
+		rejected: make(chan struct{}),
 	}
 	for range dtlsQueue {
 		c.free <- new(dtlsRecord)
@@ -72,8 +89,8 @@ func newDTLSStreamConn(ch Channel) *dtlsStreamConn {
 	return c
 }
 
-// pump reads records until an error, checking each header and bounding
-// its length.
+// pump reads records until an error, checking each header, bounding its
+// length and checking that it is the next record in sequence.
 func (c *dtlsStreamConn) pump() {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(c.ch, 64<<10)
@@ -86,6 +103,10 @@ func (c *dtlsStreamConn) pump() {
 			return
 		}
 		if err := readDTLSRecord(br, r); err != nil {
+			c.finish(err)
+			return
+		}
+		if err := c.seq.check(r.b[:dtlsHeaderLen]); err != nil {
 			c.finish(err)
 			return
 		}
@@ -135,7 +156,7 @@ func readDTLSRecord(br io.Reader, r *dtlsRecord) error {
 // length that fits pion's receive buffer.
 func checkDTLSHeader(h []byte) error {
 	switch h[0] {
-	case 20, 21, 22, 23: // change_cipher_spec, alert, handshake, application_data
+	case dtlsChangeCipherSpec, dtlsAlert, dtlsHandshake, dtlsApplicationData:
 	default:
 		return fmt.Errorf("channel: dtls: not a DTLS record (content type %d)", h[0])
 	}
@@ -148,6 +169,9 @@ func checkDTLSHeader(h []byte) error {
 	return nil
 }
 
+// Read returns the next record, or, after a record that owes pion's
+// Read a result, a *dtlsProbe (see dtls_discard.go). Once a record has
+// failed authentication it returns that error.
 func (c *dtlsStreamConn) Read(p []byte) (int, error) {
 	select {
 	case <-c.done:
@@ -155,6 +179,14 @@ func (c *dtlsStreamConn) Read(p []byte) (int, error) {
 	case <-c.rdl.wait():
 		return 0, os.ErrDeadlineExceeded
 	default:
+	}
+	if err := c.rejection(); err != nil {
+		return 0, err
+	}
+	if c.probeDue {
+		if err := c.probe(); err != nil {
+			return 0, err
+		}
 	}
 	select {
 	case r, ok := <-c.full:
@@ -166,8 +198,11 @@ func (c *dtlsStreamConn) Read(p []byte) (int, error) {
 			return 0, io.ErrShortBuffer
 		}
 		n := copy(p, r.b[:r.n])
+		c.handed(parseDTLSRecordID(r.b[:dtlsHeaderLen]))
 		c.free <- r
 		return n, nil
+	case <-c.rejected:
+		return 0, c.rejection()
 	case <-c.rdl.wait():
 		return 0, os.ErrDeadlineExceeded
 	case <-c.done:
