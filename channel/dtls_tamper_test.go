@@ -2,18 +2,17 @@ package channel_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // secTamper sees each record the client sends, whole (13-byte header and
@@ -89,8 +88,7 @@ func secRelayPair(t *testing.T, cc, sc *crypto.Creds, tamper secTamper, noReject
 func secRelayDTLS(t *testing.T, cc, sc *crypto.Creds, tamper secTamper, noReject bool) (c, s *channel.DTLS) {
 	t.Helper()
 	c, s = secRelayPair(t, cc, sc, tamper, noReject)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	if cerr, serr := secHandshakes(ctx, c, s); cerr != nil || serr != nil {
 		t.Fatalf("handshake through the relay: client %v, server %v", cerr, serr)
 	}
@@ -342,8 +340,7 @@ func TestDTLSTamperedHandshake(t *testing.T) {
 		}
 		return [][]byte{rec}
 	}, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	_, serr := secHandshakes(ctx, c, s)
 	if serr == nil || !strings.Contains(serr.Error(), "a repeated, replayed or reordered record: expected epoch 0 seq 1, received handshake epoch 0 seq 0") {
 		t.Fatalf("server handshake: %v; want the repeated ClientHello named", serr)
