@@ -9,6 +9,20 @@
 // its main channel from multifd channels by arrival order alone, so a
 // proxy that reordered them would break multifd migrations.
 //
+// # Ends and cuts
+//
+// Each direction of a connection is copied on its own. A clean end of one
+// direction is passed on as an end: a FIN, after close_notify over TLS.
+// Without --raw a TLS peer must end with close_notify; with --raw (QEMU
+// sends no close_notify) an end at a TLS record boundary is clean. Any
+// other end is a cut: a read or write error, a TLS stream truncated, the
+// proxy stopping. A cut is never passed on as a clean end: both
+// connections are aborted ([migration.Stream.Abort]), which resets a tcp
+// connection, plain or beneath TLS and without close_notify, so each peer
+// reads ECONNRESET. unix sockets, commands and files have no reset: their
+// peer sees the end of its input (QEMU's loader still fails on a stream
+// that ends before its EOF section), and the proxy logs the cut.
+//
 // Goroutines: two per proxied connection (one per direction); Run waits
 // for all of them before it returns.
 package proxy
@@ -146,7 +160,8 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		b, err := migration.Dial(ctx, out, cfg)
 		if err != nil {
-			a.Close()
+			// Not a clean end for the source either.
+			a.Abort()
 			if single {
 				return err
 			}
@@ -173,37 +188,65 @@ func Run(ctx context.Context, o *Options) error {
 }
 
 // pipe copies a to b and b to a until both directions end, then closes
-// both. An error in one direction shuts both down and is returned; a clean
-// end is logged.
+// both. A direction that ends cleanly passes the end on (a FIN, and
+// close_notify over TLS) and leaves the other direction running. A cut
+// (a read or write error, a stream that ends in a way its transport calls
+// truncated, or ctx's end) is never passed on as a clean end: both
+// streams are aborted (migration.Stream.Abort resets tcp connections,
+// without close_notify) and the cut is returned.
 func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) error {
 	start := time.Now()
-	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
-	defer stop()
+	var (
+		once  sync.Once
+		cause error // the first cut, set in once
+	)
+	cut := func(err error) {
+		once.Do(func() {
+			cause = err
+			a.Abort()
+			b.Abort()
+		})
+	}
+	stop := context.AfterFunc(ctx, func() { cut(fmt.Errorf("proxy stopping: %w", ctx.Err())) })
 	var wg sync.WaitGroup
 	var fwd, back int64
-	var fwdErr, backErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); fwd, fwdErr = copyHalf(b, a) }()
 	go func() {
 		defer wg.Done()
-		if !oneWay {
-			back, backErr = copyHalf(a, b)
+		var err error
+		if fwd, err = copyHalf(b, a); err != nil {
+			cut(fmt.Errorf("forward: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if oneWay {
+			return
+		}
+		var err error
+		if back, err = copyHalf(a, b); err != nil {
+			cut(fmt.Errorf("back: %w", err))
 		}
 	}()
 	wg.Wait()
+	stop()
+	// Both directions are done: a cut that ctx starts from now on is too
+	// late to matter, and one already running is waited for.
+	once.Do(func() {})
 	a.Close()
 	b.Close()
 	el := time.Since(start).Seconds()
-	if err := errors.Join(fwdErr, backErr); err != nil {
-		return fmt.Errorf("connection %d: failed after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
+	if cause != nil {
+		return fmt.Errorf("connection %d: cut after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), cause)
 	}
 	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
 		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
 	return nil
 }
 
-// copyHalf copies src's reading side into dst's channel, then shuts dst's
-// writing side so the peer sees the end. On error it shuts both streams.
+// copyHalf copies src's reading side into dst's channel. At a clean end
+// it shuts dst's writing side, so the peer sees the end; it returns any
+// other end as an error, which pipe turns into a cut of both streams.
 func copyHalf(dst, src *migration.Stream) (int64, error) {
 	buf := make([]byte, copyBuffer)
 	growSendBuffer(dst)
@@ -211,17 +254,15 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 	// buffer, instead of the Stream's 32 KiB read buffer, and nothing is
 	// copied twice (for TLS, see recordGatherer). The Stream has read nothing
 	// (Accept and Dial read the hello from the channel itself), and its
-	// Shutdown shuts the channel, which still unblocks these reads.
+	// Abort closes the channel, which still unblocks these reads.
 	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, newChannelReader(src.Channel()), buf)
 	if err == nil {
-		// A shut channel reads as EOF: a Shutdown (the context's, or the
-		// other direction's failure) is a cut, not the peer's end, and
-		// must not pass on as a clean end of the stream.
+		// The channel is read directly, not through the Stream: an abort
+		// by the other direction shows in the Stream's sticky error even
+		// where the closed channel read as an end.
 		err = src.Err()
 	}
 	if err != nil {
-		src.Shutdown()
-		dst.Shutdown()
 		return n, err
 	}
 	// A peer that already closed, or a file, may refuse the shutdown; the
