@@ -3,11 +3,37 @@
 // so a migration (QEMU's main channel, its multifd channels and its return
 // path) crosses a hop where TLS is added or removed.
 //
-// Connections are handled strictly in the order they are accepted: the
-// outgoing connection of the k-th accepted one is set up (TLS handshake
-// included) before the (k+1)-th is accepted. QEMU 7.2's destination tells
-// its main channel from multifd channels by arrival order alone, so a
-// proxy that reordered them would break multifd migrations.
+// # Accepting and order
+//
+// The proxy accepts without pause. Each accepted connection runs its TLS
+// handshake and (without --raw) its hello in a goroutine of its own, each
+// step within --handshake-timeout, so a peer that connects and then says
+// nothing, or sends garbage, holds up its own connection only. At most
+// --max-handshakes connections are between accept and hand-on at once;
+// while that many are pending the proxy accepts nothing more, and new
+// connections wait in the kernel's listen queue until one of them is
+// handed on, refused or timed out.
+//
+// Connections are handed on (the outgoing connection opened, its TLS
+// handshake and hello included) one at a time, in the order in which they
+// became ready: the order of accept without TLS and hello, else the order
+// in which their handshake and hello finished. That is the order QEMU
+// depends on. QEMU 7.2's destination takes the first channel that reaches
+// it, after its TLS handshake when TLS is on, for the main channel and
+// later ones for multifd channels (migration_ioc_process_incoming in
+// migration/migration.c); from 8.0 it tells them apart by their first
+// bytes, but only on plain sockets, never over TLS. QEMU's source opens
+// its multifd channels only once its main channel is connected, TLS
+// handshake included (in migration/channel.c, migration_channel_connect
+// calls migrate_fd_connect, which starts multifd_save_setup, from the
+// handshake's completion), so its main channel is ready at the proxy
+// first: a multifd channel still needs a connection and a handshake of
+// its own after that. Accept order would not do: an idle connection
+// accepted before the main channel would hold up every connection behind
+// it. livemig's source (migration.DialSession) likewise waits for its
+// main channel's hello reply before it opens the others, and a
+// migration.Server refuses a multifd channel of a session whose main
+// channel it has not seen.
 //
 // # Ends and cuts
 //
@@ -23,8 +49,10 @@
 // peer sees the end of its input (QEMU's loader still fails on a stream
 // that ends before its EOF section), and the proxy logs the cut.
 //
-// Goroutines: two per proxied connection (one per direction); Run waits
-// for all of them before it returns.
+// Goroutines: Run accepts in its own; it starts one per connection in its
+// handshake and hello, one that hands connections on, and two per proxied
+// connection (one per direction), and waits for all of them before it
+// returns.
 package proxy
 
 import (
@@ -37,6 +65,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/examples/internal/cli"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -54,14 +83,31 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Listening, if set, is called with the address listened on.
 	Listening func(addr string)
+	// MaxHandshakes bounds the connections accepted and not yet handed on:
+	// in their TLS handshake or hello, or waiting for their turn to be
+	// handed on. 0 means DefaultMaxHandshakes. While that many are
+	// pending the proxy accepts nothing more, and new connections wait in
+	// the kernel's listen queue.
+	MaxHandshakes int
+	// HandshakeTimeout bounds each TLS handshake and, separately, each
+	// hello, of accepted and of opened connections. 0 means
+	// migration.DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
 }
+
+// DefaultMaxHandshakes is the default of Options.MaxHandshakes.
+// Connections beyond the bound are not refused but wait to be accepted, so
+// a QEMU that opens many multifd channels at once (up to 255) is slowed,
+// not broken; connections that never finish their handshake hold at most
+// that many sockets, each for at most the handshake timeout.
+const DefaultMaxHandshakes = 64
 
 // Main is migrate-proxy's main: it returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	const name = "migrate-proxy"
 	var o Options
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-proxy --listen URI --to URI [--object SPEC]... [--raw]",
+		Synopsis: "migrate-proxy --listen URI --to URI [--object SPEC]... [--raw] [--max-handshakes N] [--handshake-timeout D]",
 		Description: `For every connection accepted on --listen, opens one on --to and copies
 both ways, so QEMU's multifd channels and return path pass through. TLS on
 either side comes from the URI's tls-creds option (server credentials on
@@ -69,7 +115,14 @@ either side comes from the URI's tls-creds option (server credentials on
 stream. Use it to put TLS between two QEMUs that cannot reach each other
 directly, or to terminate TLS in front of a unix socket. Runs until
 interrupted (SIGINT or SIGTERM); with --listen file:, exec: or fd: (one
-channel) it exits after that channel, non-zero if it failed.`,
+channel) it exits after that channel, non-zero if it failed.
+
+Connections are accepted without pause and their TLS handshakes and hellos
+run side by side, so an idle or broken connection holds up only itself;
+they are passed on one at a time in the order they became ready, which
+keeps QEMU's main channel ahead of its multifd channels. A connection cut
+on one side (an error, a TLS stream truncated) is reset on the other, never
+ended cleanly.`,
 		Examples: []string{
 			"# source host: QEMU migrates to unix:/run/mig.sock, the proxy adds TLS",
 			"migrate-proxy --raw --listen unix:/run/mig.sock --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
@@ -85,6 +138,8 @@ channel) it exits after that channel, non-zero if it failed.`,
 	fs.StringVar(&o.To, "to", "", "migration URI to open one connection on per accepted one (e.g. unix:/run/mig-in.sock; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.BoolVar(&o.Raw, "raw", false, "the peers are QEMU: no livemig hello on either side")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", DefaultMaxHandshakes, "connections accepted and not yet passed on (in their TLS handshake or hello,\nor waiting for their turn) at once; beyond it new ones wait to be accepted")
+	fs.DurationVar(&o.HandshakeTimeout, "handshake-timeout", migration.DefaultHandshakeTimeout, "bound of each TLS handshake and of each hello, on both sides")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -115,6 +170,9 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Listen == "" || o.To == "" {
 		return errors.New("--listen and --to are required (see --help)")
 	}
+	if o.MaxHandshakes < 0 || o.HandshakeTimeout < 0 {
+		return errors.New("--max-handshakes and --handshake-timeout must not be negative")
+	}
 	in, err := uri.Parse(o.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -127,10 +185,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	// A proxy waits for its peer as long as it runs: the connect phase of
-	// an accepting task (Config.ConnectTimeout, 30 s by default) would end
-	// every idle Accept with a timeout, logged as a refused connection.
-	ln, err := migration.Listen(ctx, in, &migration.Config{Registry: reg, Raw: o.Raw, ConnectTimeout: acceptForever})
+	ln, err := migration.Listen(ctx, in, o.config(reg))
 	if err != nil {
 		return err
 	}
@@ -138,53 +193,18 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
+	s := &server{o: o, reg: reg, ln: ln, in: in, out: out, logf: logf}
 	// file:, exec: and fd: carry a single channel: proxy it and return.
-	single := in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for n := 1; ; n++ {
-		a, err := ln.Accept(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if single {
-				return err
-			}
-			logf("connection %d: refused: %v", n, err)
-			continue
-		}
-		cfg := &migration.Config{Registry: reg, Raw: o.Raw}
-		if h := a.Peer(); h != nil && !o.Raw {
-			cfg.SessionID, cfg.Role, cfg.Index, cfg.Channels, cfg.Capabilities = h.Session, h.Role, int(h.Index), int(h.Channels), h.Capabilities
-		}
-		b, err := migration.Dial(ctx, out, cfg)
-		if err != nil {
-			// Not a clean end for the source either.
-			a.Abort()
-			if single {
-				return err
-			}
-			logf("connection %d: %s: %v", n, out, err)
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		logf("connection %d: %s -> %s", n, a.Channel().Name(), b.Channel().Name())
-		// A file is written or read, never both: nothing flows back.
-		oneWay := in.Transport == uri.File || out.Transport == uri.File
-		if single {
-			return pipe(ctx, n, a, b, oneWay, logf)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pipe(ctx, n, a, b, oneWay, logf); err != nil {
-				logf("%v", err)
-			}
-		}()
+	if in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD {
+		return s.single(ctx)
 	}
+	return s.serve(ctx)
+}
+
+// config returns the migration.Config of the proxy's connections on both
+// sides: reg's credentials, Raw, and the handshake and hello timeouts.
+func (o *Options) config(reg *crypto.Registry) *migration.Config {
+	return &migration.Config{Registry: reg, Raw: o.Raw, HandshakeTimeout: o.HandshakeTimeout, HelloTimeout: o.HandshakeTimeout}
 }
 
 // pipe copies a to b and b to a until both directions end, then closes
@@ -357,10 +377,6 @@ func growSendBuffer(st *migration.Stream) {
 		_ = c.SetWriteBuffer(unixSendBuffer)
 	}
 }
-
-// acceptForever bounds an Accept of the proxy: a century, as long as a
-// time.Duration can safely be added to the current time.
-const acceptForever = 100 * 365 * 24 * time.Hour
 
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
