@@ -3,6 +3,19 @@
 // so a migration (QEMU's main channel, its multifd channels and its return
 // path) crosses a hop where TLS is added or removed.
 //
+// # Starting
+//
+// Before it serves, Run looks up the objects that the tls-creds and
+// tls-authz options of --listen and --to name and checks that they fit
+// (server credentials on --listen, client credentials on --to, and a
+// tls-hostname for x509 credentials on a transport without a host name),
+// and for --listen file:, exec: or fd: it opens the channel. A mistake
+// ends it at once, in one line. Each connection still looks its
+// credentials up, so a reloaded object applies to the next one. An accept
+// that fails (EMFILE, say, which leaves the connection queued) is retried
+// after a wait that doubles from 5 ms to 1 s, and logged once per run of
+// failures.
+//
 // # Accepting and order
 //
 // The proxy accepts without pause. Each accepted connection runs its TLS
@@ -81,7 +94,9 @@ type Options struct {
 	Raw bool
 	// Logf receives one line per event; nil is silent.
 	Logf func(format string, args ...any)
-	// Listening, if set, is called with the address listened on.
+	// Listening, if set, is called with the address listened on, once
+	// the credentials are checked and, for file:, exec: and fd:, the
+	// channel is open.
 	Listening func(addr string)
 	// MaxHandshakes bounds the connections accepted and not yet handed on:
 	// in their TLS handshake or hello, or waiting for their turn to be
@@ -122,7 +137,9 @@ run side by side, so an idle or broken connection holds up only itself;
 they are passed on one at a time in the order they became ready, which
 keeps QEMU's main channel ahead of its multifd channels. A connection cut
 on one side (an error, a TLS stream truncated) is reset on the other, never
-ended cleanly.`,
+ended cleanly. The credentials that tls-creds and tls-authz name are checked,
+and a file:, exec: or fd: source opened, before it reports listening: a
+mistake ends it at once with one line.`,
 		Examples: []string{
 			"# source host: QEMU migrates to unix:/run/mig.sock, the proxy adds TLS",
 			"migrate-proxy --raw --listen unix:/run/mig.sock --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
@@ -185,20 +202,57 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// Each connection looks its credentials up again (so a reloaded
+	// object applies to the next one), but a missing or unfit object would
+	// fail every connection: refuse to start instead.
+	if err := checkTLS("--listen", reg, in, crypto.Server); err != nil {
+		return err
+	}
+	if err := checkTLS("--to", reg, out, crypto.Client); err != nil {
+		return err
+	}
 	ln, err := migration.Listen(ctx, in, o.config(reg))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if o.Listening != nil {
-		o.Listening(ln.Addr().String())
-	}
 	s := &server{o: o, reg: reg, ln: ln, in: in, out: out, logf: logf}
 	// file:, exec: and fd: carry a single channel: proxy it and return.
 	if in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD {
 		return s.single(ctx)
 	}
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
 	return s.serve(ctx)
+}
+
+// checkTLS looks up the objects that a's tls-* options name, for the
+// TLS endpoint the proxy is on a (the server on --listen, the client on
+// --to), and checks what each connection would check, so that a mistake
+// ends the proxy before it serves, in one line naming the flag and the
+// object.
+func checkTLS(flag string, reg *crypto.Registry, a *uri.Address, side crypto.Endpoint) error {
+	t := a.TLS
+	if t.Creds == "" {
+		return nil
+	}
+	c, err := reg.Creds(t.Creds)
+	if err != nil {
+		return fmt.Errorf("%s: tls-creds=%s: %w (define it with --object)", flag, t.Creds, err)
+	}
+	if c.Endpoint() != side {
+		return fmt.Errorf("%s: tls-creds=%s has endpoint=%s; the proxy is the TLS %s there and needs endpoint=%s credentials", flag, t.Creds, c.Endpoint(), side, side)
+	}
+	if side == crypto.Server && t.Authz != "" {
+		if _, err := reg.Authz(t.Authz); err != nil {
+			return fmt.Errorf("%s: tls-authz=%s: %w (define it with --object)", flag, t.Authz, err)
+		}
+	}
+	if side == crypto.Client && c.Kind() == crypto.X509 && a.NeedsTLSHostname() {
+		return fmt.Errorf("%s: tls-creds=%s: x509 credentials on %s: need tls-hostname, the name the server certificate must match", flag, t.Creds, a.Transport)
+	}
+	return nil
 }
 
 // config returns the migration.Config of the proxy's connections on both

@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
+	"time"
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/migration"
@@ -48,6 +51,7 @@ func (s *server) serve(ctx context.Context) error {
 	// ready as soon as it is accepted: it is passed on from this loop,
 	// in accept order, not from a goroutine of its own.
 	setup := !s.o.Raw || s.in.TLS.Creds != ""
+	failures, backoff := 0, acceptBackoffMin
 	for n := 1; ; n++ {
 		select {
 		case s.slots <- struct{}{}:
@@ -60,8 +64,30 @@ func (s *server) serve(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.logf("connection %d: refused: %v", n, err)
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Such as EMFILE: the connection stays queued and the next
+			// accept may fail the same way. Wait, longer each time, and
+			// log once per run of failures.
+			if failures == 0 {
+				s.logf("accepting on %s: %v; retrying, at most every %s", s.ln.Addr(), err, acceptBackoffMax)
+			}
+			failures++
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			backoff = min(2*backoff, acceptBackoffMax)
+			n--
 			continue
+		}
+		if failures > 0 {
+			s.logf("accepting on %s again after %d failed attempts", s.ln.Addr(), failures)
+			failures, backoff = 0, acceptBackoffMin
 		}
 		t := s.ln.HandshakeTask(ctx, ch)
 		if !setup {
@@ -77,6 +103,14 @@ func (s *server) serve(ctx context.Context) error {
 		}()
 	}
 }
+
+// The wait of the accept loop after a failed accept: it starts at
+// acceptBackoffMin and doubles after each failure up to acceptBackoffMax,
+// as net/http's Server does.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 // arrived queues connection n for handOn once its handshake and hello are
 // done, or logs why it was refused and frees its slot.
@@ -129,7 +163,9 @@ func (s *server) handOn(ctx context.Context) {
 	}
 }
 
-// single proxies the one channel of a file:, exec: or fd: listener.
+// single proxies the one channel of a file:, exec: or fd: listener. It
+// opens the channel (the file, the command) before it reports listening,
+// so a source that cannot be opened ends the proxy at once, in one line.
 func (s *server) single(ctx context.Context) error {
 	ch, err := s.ln.AcceptChannel(ctx)
 	if err != nil {
@@ -137,6 +173,9 @@ func (s *server) single(ctx context.Context) error {
 			return nil
 		}
 		return err
+	}
+	if s.o.Listening != nil {
+		s.o.Listening(s.ln.Addr().String())
 	}
 	a, err := s.ln.HandshakeTask(ctx, ch).Wait(context.Background())
 	if err != nil {
