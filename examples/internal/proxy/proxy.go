@@ -92,7 +92,10 @@ type Options struct {
 	// Raw: the peers are QEMU, which speaks no livemig hello. Without it
 	// the proxy takes each connection's hello and repeats it onwards.
 	Raw bool
-	// Logf receives one line per event; nil is silent.
+	// Logf receives one message per event, always a single line: Run
+	// turns line breaks in a message (an error's text may hold them, or a
+	// peer's) into "; " and escapes other control characters. nil is
+	// silent.
 	Logf func(format string, args ...any)
 	// Listening, if set, is called with the address listened on, once
 	// the credentials are checked and, for file:, exec: and fd:, the
@@ -163,12 +166,7 @@ mistake ends it at once with one line.`,
 	if fs.NArg() > 0 {
 		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
 	}
-	var mu sync.Mutex
-	o.Logf = func(format string, args ...any) {
-		mu.Lock()
-		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
-		mu.Unlock()
-	}
+	o.Logf = newLogf(name, stderr)
 	o.Listening = func(addr string) { o.Logf("listening on %s", addr) }
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
@@ -178,12 +176,21 @@ mistake ends it at once with one line.`,
 	return 0
 }
 
+// newLogf returns a Logf that writes each message to w as one line,
+// "name: message" (see flatten). It may be called from any goroutine.
+func newLogf(name string, w io.Writer) func(format string, args ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		msg := flatten(fmt.Sprintf(format, args...))
+		mu.Lock()
+		fmt.Fprintf(w, "%s: %s\n", name, msg)
+		mu.Unlock()
+	}
+}
+
 // Run proxies until ctx ends; it returns nil then, or the setup error.
 func Run(ctx context.Context, o *Options) error {
-	logf := o.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := oneLine(o.Logf)
 	if o.Listen == "" || o.To == "" {
 		return errors.New("--listen and --to are required (see --help)")
 	}
@@ -198,7 +205,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	reg, err := o.Objects.RegistryLog(o.Logf)
+	reg, err := o.Objects.RegistryLog(logf)
 	if err != nil {
 		return err
 	}
