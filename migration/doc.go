@@ -6,7 +6,9 @@
 // A source parses a URI, starts a [Task] with [Connect], shows its
 // [Phase], and gets a [Stream]; a destination does the same with [Listen]
 // and [Listener.AcceptTask]. [Dial] and [Listener.Accept] are the blocking
-// forms. Several channels of one migration form a [Session]
+// forms. A destination that must not let one silent peer hold up the next
+// splits AcceptTask in two, [Listener.AcceptChannel] and
+// [Listener.HandshakeTask], and runs handshakes side by side. Several channels of one migration form a [Session]
 // ([DialSession], [Server.AcceptSession]) that stripes its bytes across
 // them, each channel with its own TLS state.
 //
@@ -178,6 +180,7 @@
 // 64 slices flushed with one WriteBuffers, big-endian put and get helpers,
 // [Stream.PutBufferNoCopy] for guest pages, [Stream.Peek], a sticky first
 // error, counters, a rate limit that paces the wire, [Stream.Shutdown],
+// [Stream.Abort] (a cut its peer reads as a reset, never as an end),
 // and [Stream.ReturnPath] for the opposite direction. Its type
 // documentation states the goroutine rules.
 //

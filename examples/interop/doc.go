@@ -17,12 +17,14 @@
 //  6. Every TLS scenario runs with RSA keys from GnuTLS's certtool and with
 //     ECDSA keys from openssl.
 //
-// Beyond the six: a saved QEMU stream is sent by migrate-proxy (livemig's
-// TLS client, raw) into a QEMU destination over TLS, which loads it with
-// the source's RAM; livemig's client refuses a QEMU server certificate of
-// another CA; and the demo binaries run migrate-source -> migrate-proxy ->
-// migrate-dest with 2 channels, plus their error paths (one-line errors,
-// exit codes, wrong CA).
+// Beyond the six: the multifd migration through the proxies also runs
+// with idle and garbage connections opened to the TLS proxy first; a
+// saved QEMU stream is sent by migrate-proxy (livemig's TLS client, raw)
+// into a QEMU destination over TLS, which loads it with the source's RAM;
+// livemig's client refuses a QEMU server certificate of another CA; and
+// the demo binaries run migrate-source -> migrate-proxy -> migrate-dest
+// with 2 channels, plus their error paths (one-line errors, exit codes,
+// wrong CA).
 //
 // Without qemu-system-x86_64, certtool or openssl the tests skip with the
 // reason, unless CI=true, where they fail.

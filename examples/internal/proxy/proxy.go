@@ -3,14 +3,69 @@
 // so a migration (QEMU's main channel, its multifd channels and its return
 // path) crosses a hop where TLS is added or removed.
 //
-// Connections are handled strictly in the order they are accepted: the
-// outgoing connection of the k-th accepted one is set up (TLS handshake
-// included) before the (k+1)-th is accepted. QEMU 7.2's destination tells
-// its main channel from multifd channels by arrival order alone, so a
-// proxy that reordered them would break multifd migrations.
+// # Starting
 //
-// Goroutines: two per proxied connection (one per direction); Run waits
-// for all of them before it returns.
+// Before it serves, Run looks up the objects that the tls-creds and
+// tls-authz options of --listen and --to name and checks that they fit
+// (server credentials on --listen, client credentials on --to, and a
+// tls-hostname for x509 credentials on a transport without a host name),
+// and for --listen file:, exec: or fd: it opens the channel. A mistake
+// ends it at once, in one line. Each connection still looks its
+// credentials up, so a reloaded object applies to the next one. An accept
+// that fails (EMFILE, say, which leaves the connection queued) is retried
+// after a wait that doubles from 5 ms to 1 s, and logged once per run of
+// failures.
+//
+// # Accepting and order
+//
+// The proxy accepts without pause. Each accepted connection runs its TLS
+// handshake and (without --raw) its hello in a goroutine of its own, each
+// step within --handshake-timeout, so a peer that connects and then says
+// nothing, or sends garbage, holds up its own connection only. At most
+// --max-handshakes connections are between accept and hand-on at once;
+// while that many are pending the proxy accepts nothing more, and new
+// connections wait in the kernel's listen queue until one of them is
+// handed on, refused or timed out.
+//
+// Connections are handed on (the outgoing connection opened, its TLS
+// handshake and hello included) one at a time, in the order in which they
+// became ready: the order of accept without TLS and hello, else the order
+// in which their handshake and hello finished. That is the order QEMU
+// depends on. QEMU 7.2's destination takes the first channel that reaches
+// it, after its TLS handshake when TLS is on, for the main channel and
+// later ones for multifd channels (migration_ioc_process_incoming in
+// migration/migration.c); from 8.0 it tells them apart by their first
+// bytes, but only on plain sockets, never over TLS. QEMU's source opens
+// its multifd channels only once its main channel is connected, TLS
+// handshake included (in migration/channel.c, migration_channel_connect
+// calls migrate_fd_connect, which starts multifd_save_setup, from the
+// handshake's completion), so its main channel is ready at the proxy
+// first: a multifd channel still needs a connection and a handshake of
+// its own after that. Accept order would not do: an idle connection
+// accepted before the main channel would hold up every connection behind
+// it. livemig's source (migration.DialSession) likewise waits for its
+// main channel's hello reply before it opens the others, and a
+// migration.Server refuses a multifd channel of a session whose main
+// channel it has not seen.
+//
+// # Ends and cuts
+//
+// Each direction of a connection is copied on its own. A clean end of one
+// direction is passed on as an end: a FIN, after close_notify over TLS.
+// Without --raw a TLS peer must end with close_notify; with --raw (QEMU
+// sends no close_notify) an end at a TLS record boundary is clean. Any
+// other end is a cut: a read or write error, a TLS stream truncated, the
+// proxy stopping. A cut is never passed on as a clean end: both
+// connections are aborted ([migration.Stream.Abort]), which resets a tcp
+// connection, plain or beneath TLS and without close_notify, so each peer
+// reads ECONNRESET. unix sockets, commands and files have no reset: their
+// peer sees the end of its input (QEMU's loader still fails on a stream
+// that ends before its EOF section), and the proxy logs the cut.
+//
+// Goroutines: Run accepts in its own; it starts one per connection in its
+// handshake and hello, one that hands connections on, and two per proxied
+// connection (one per direction), and waits for all of them before it
+// returns.
 package proxy
 
 import (
@@ -23,6 +78,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/examples/internal/cli"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -36,18 +92,40 @@ type Options struct {
 	// Raw: the peers are QEMU, which speaks no livemig hello. Without it
 	// the proxy takes each connection's hello and repeats it onwards.
 	Raw bool
-	// Logf receives one line per event; nil is silent.
+	// Logf receives one message per event, always a single line: Run
+	// turns line breaks in a message (an error's text may hold them, or a
+	// peer's) into "; " and escapes other control characters. nil is
+	// silent.
 	Logf func(format string, args ...any)
-	// Listening, if set, is called with the address listened on.
+	// Listening, if set, is called with the address listened on, once
+	// the credentials are checked and, for file:, exec: and fd:, the
+	// channel is open.
 	Listening func(addr string)
+	// MaxHandshakes bounds the connections accepted and not yet handed on:
+	// in their TLS handshake or hello, or waiting for their turn to be
+	// handed on. 0 means DefaultMaxHandshakes. While that many are
+	// pending the proxy accepts nothing more, and new connections wait in
+	// the kernel's listen queue.
+	MaxHandshakes int
+	// HandshakeTimeout bounds each TLS handshake and, separately, each
+	// hello, of accepted and of opened connections. 0 means
+	// migration.DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
 }
+
+// DefaultMaxHandshakes is the default of Options.MaxHandshakes.
+// Connections beyond the bound are not refused but wait to be accepted, so
+// a QEMU that opens many multifd channels at once (up to 255) is slowed,
+// not broken; connections that never finish their handshake hold at most
+// that many sockets, each for at most the handshake timeout.
+const DefaultMaxHandshakes = 64
 
 // Main is migrate-proxy's main: it returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	const name = "migrate-proxy"
 	var o Options
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-proxy --listen URI --to URI [--object SPEC]... [--raw]",
+		Synopsis: "migrate-proxy --listen URI --to URI [--object SPEC]... [--raw] [--max-handshakes N] [--handshake-timeout D]",
 		Description: `For every connection accepted on --listen, opens one on --to and copies
 both ways, so QEMU's multifd channels and return path pass through. TLS on
 either side comes from the URI's tls-creds option (server credentials on
@@ -55,7 +133,16 @@ either side comes from the URI's tls-creds option (server credentials on
 stream. Use it to put TLS between two QEMUs that cannot reach each other
 directly, or to terminate TLS in front of a unix socket. Runs until
 interrupted (SIGINT or SIGTERM); with --listen file:, exec: or fd: (one
-channel) it exits after that channel, non-zero if it failed.`,
+channel) it exits after that channel, non-zero if it failed.
+
+Connections are accepted without pause and their TLS handshakes and hellos
+run side by side, so an idle or broken connection holds up only itself;
+they are passed on one at a time in the order they became ready, which
+keeps QEMU's main channel ahead of its multifd channels. A connection cut
+on one side (an error, a TLS stream truncated) is reset on the other, never
+ended cleanly. The credentials that tls-creds and tls-authz name are checked,
+and a file:, exec: or fd: source opened, before it reports listening: a
+mistake ends it at once with one line.`,
 		Examples: []string{
 			"# source host: QEMU migrates to unix:/run/mig.sock, the proxy adds TLS",
 			"migrate-proxy --raw --listen unix:/run/mig.sock --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
@@ -71,18 +158,15 @@ channel) it exits after that channel, non-zero if it failed.`,
 	fs.StringVar(&o.To, "to", "", "migration URI to open one connection on per accepted one (e.g. unix:/run/mig-in.sock; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.BoolVar(&o.Raw, "raw", false, "the peers are QEMU: no livemig hello on either side")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", DefaultMaxHandshakes, "connections accepted and not yet passed on (in their TLS handshake or hello,\nor waiting for their turn) at once; beyond it new ones wait to be accepted")
+	fs.DurationVar(&o.HandshakeTimeout, "handshake-timeout", migration.DefaultHandshakeTimeout, "bound of each TLS handshake and of each hello, on both sides")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
 	}
-	var mu sync.Mutex
-	o.Logf = func(format string, args ...any) {
-		mu.Lock()
-		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
-		mu.Unlock()
-	}
+	o.Logf = newLogf(name, stderr)
 	o.Listening = func(addr string) { o.Logf("listening on %s", addr) }
 	ctx, cancel := cli.SignalContext()
 	defer cancel()
@@ -92,14 +176,26 @@ channel) it exits after that channel, non-zero if it failed.`,
 	return 0
 }
 
+// newLogf returns a Logf that writes each message to w as one line,
+// "name: message" (see flatten). It may be called from any goroutine.
+func newLogf(name string, w io.Writer) func(format string, args ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		msg := flatten(fmt.Sprintf(format, args...))
+		mu.Lock()
+		fmt.Fprintf(w, "%s: %s\n", name, msg)
+		mu.Unlock()
+	}
+}
+
 // Run proxies until ctx ends; it returns nil then, or the setup error.
 func Run(ctx context.Context, o *Options) error {
-	logf := o.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := oneLine(o.Logf)
 	if o.Listen == "" || o.To == "" {
 		return errors.New("--listen and --to are required (see --help)")
+	}
+	if o.MaxHandshakes < 0 || o.HandshakeTimeout < 0 {
+		return errors.New("--max-handshakes and --handshake-timeout must not be negative")
 	}
 	in, err := uri.Parse(o.Listen)
 	if err != nil {
@@ -109,101 +205,129 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	reg, err := o.Objects.RegistryLog(o.Logf)
+	reg, err := o.Objects.RegistryLog(logf)
 	if err != nil {
 		return err
 	}
-	// A proxy waits for its peer as long as it runs: the connect phase of
-	// an accepting task (Config.ConnectTimeout, 30 s by default) would end
-	// every idle Accept with a timeout, logged as a refused connection.
-	ln, err := migration.Listen(ctx, in, &migration.Config{Registry: reg, Raw: o.Raw, ConnectTimeout: acceptForever})
+	// Each connection looks its credentials up again (so a reloaded
+	// object applies to the next one), but a missing or unfit object would
+	// fail every connection: refuse to start instead.
+	if err := checkTLS("--listen", reg, in, crypto.Server); err != nil {
+		return err
+	}
+	if err := checkTLS("--to", reg, out, crypto.Client); err != nil {
+		return err
+	}
+	ln, err := migration.Listen(ctx, in, o.config(reg))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	s := &server{o: o, reg: reg, ln: ln, in: in, out: out, logf: logf}
+	// file:, exec: and fd: carry a single channel: proxy it and return.
+	if in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD {
+		return s.single(ctx)
+	}
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
-	// file:, exec: and fd: carry a single channel: proxy it and return.
-	single := in.Transport == uri.File || in.Transport == uri.Exec || in.Transport == uri.FD
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for n := 1; ; n++ {
-		a, err := ln.Accept(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if single {
-				return err
-			}
-			logf("connection %d: refused: %v", n, err)
-			continue
-		}
-		cfg := &migration.Config{Registry: reg, Raw: o.Raw}
-		if h := a.Peer(); h != nil && !o.Raw {
-			cfg.SessionID, cfg.Role, cfg.Index, cfg.Channels, cfg.Capabilities = h.Session, h.Role, int(h.Index), int(h.Channels), h.Capabilities
-		}
-		b, err := migration.Dial(ctx, out, cfg)
-		if err != nil {
-			a.Close()
-			if single {
-				return err
-			}
-			logf("connection %d: %s: %v", n, out, err)
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		logf("connection %d: %s -> %s", n, a.Channel().Name(), b.Channel().Name())
-		// A file is written or read, never both: nothing flows back.
-		oneWay := in.Transport == uri.File || out.Transport == uri.File
-		if single {
-			return pipe(ctx, n, a, b, oneWay, logf)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pipe(ctx, n, a, b, oneWay, logf); err != nil {
-				logf("%v", err)
-			}
-		}()
+	return s.serve(ctx)
+}
+
+// checkTLS looks up the objects that a's tls-* options name, for the
+// TLS endpoint the proxy is on a (the server on --listen, the client on
+// --to), and checks what each connection would check, so that a mistake
+// ends the proxy before it serves, in one line naming the flag and the
+// object.
+func checkTLS(flag string, reg *crypto.Registry, a *uri.Address, side crypto.Endpoint) error {
+	t := a.TLS
+	if t.Creds == "" {
+		return nil
 	}
+	c, err := reg.Creds(t.Creds)
+	if err != nil {
+		return fmt.Errorf("%s: tls-creds=%s: %w (define it with --object)", flag, t.Creds, err)
+	}
+	if c.Endpoint() != side {
+		return fmt.Errorf("%s: tls-creds=%s has endpoint=%s; the proxy is the TLS %s there and needs endpoint=%s credentials", flag, t.Creds, c.Endpoint(), side, side)
+	}
+	if side == crypto.Server && t.Authz != "" {
+		if _, err := reg.Authz(t.Authz); err != nil {
+			return fmt.Errorf("%s: tls-authz=%s: %w (define it with --object)", flag, t.Authz, err)
+		}
+	}
+	if side == crypto.Client && c.Kind() == crypto.X509 && a.NeedsTLSHostname() {
+		return fmt.Errorf("%s: tls-creds=%s: x509 credentials on %s: need tls-hostname, the name the server certificate must match", flag, t.Creds, a.Transport)
+	}
+	return nil
+}
+
+// config returns the migration.Config of the proxy's connections on both
+// sides: reg's credentials, Raw, and the handshake and hello timeouts.
+func (o *Options) config(reg *crypto.Registry) *migration.Config {
+	return &migration.Config{Registry: reg, Raw: o.Raw, HandshakeTimeout: o.HandshakeTimeout, HelloTimeout: o.HandshakeTimeout}
 }
 
 // pipe copies a to b and b to a until both directions end, then closes
-// both. An error in one direction shuts both down and is returned; a clean
-// end is logged.
+// both. A direction that ends cleanly passes the end on (a FIN, and
+// close_notify over TLS) and leaves the other direction running. A cut
+// (a read or write error, a stream that ends in a way its transport calls
+// truncated, or ctx's end) is never passed on as a clean end: both
+// streams are aborted (migration.Stream.Abort resets tcp connections,
+// without close_notify) and the cut is returned.
 func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) error {
 	start := time.Now()
-	stop := context.AfterFunc(ctx, func() { a.Shutdown(); b.Shutdown() })
-	defer stop()
+	var (
+		once  sync.Once
+		cause error // the first cut, set in once
+	)
+	cut := func(err error) {
+		once.Do(func() {
+			cause = err
+			a.Abort()
+			b.Abort()
+		})
+	}
+	stop := context.AfterFunc(ctx, func() { cut(fmt.Errorf("proxy stopping: %w", ctx.Err())) })
 	var wg sync.WaitGroup
 	var fwd, back int64
-	var fwdErr, backErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); fwd, fwdErr = copyHalf(b, a) }()
 	go func() {
 		defer wg.Done()
-		if !oneWay {
-			back, backErr = copyHalf(a, b)
+		var err error
+		if fwd, err = copyHalf(b, a); err != nil {
+			cut(fmt.Errorf("forward: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if oneWay {
+			return
+		}
+		var err error
+		if back, err = copyHalf(a, b); err != nil {
+			cut(fmt.Errorf("back: %w", err))
 		}
 	}()
 	wg.Wait()
+	stop()
+	// Both directions are done: a cut that ctx starts from now on is too
+	// late to matter, and one already running is waited for.
+	once.Do(func() {})
 	a.Close()
 	b.Close()
 	el := time.Since(start).Seconds()
-	if err := errors.Join(fwdErr, backErr); err != nil {
-		return fmt.Errorf("connection %d: failed after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), err)
+	if cause != nil {
+		return fmt.Errorf("connection %d: cut after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), cause)
 	}
 	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
 		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
 	return nil
 }
 
-// copyHalf copies src's reading side into dst's channel, then shuts dst's
-// writing side so the peer sees the end. On error it shuts both streams.
+// copyHalf copies src's reading side into dst's channel. At a clean end
+// it shuts dst's writing side, so the peer sees the end; it returns any
+// other end as an error, which pipe turns into a cut of both streams.
 func copyHalf(dst, src *migration.Stream) (int64, error) {
 	buf := make([]byte, copyBuffer)
 	growSendBuffer(dst)
@@ -211,17 +335,15 @@ func copyHalf(dst, src *migration.Stream) (int64, error) {
 	// buffer, instead of the Stream's 32 KiB read buffer, and nothing is
 	// copied twice (for TLS, see recordGatherer). The Stream has read nothing
 	// (Accept and Dial read the hello from the channel itself), and its
-	// Shutdown shuts the channel, which still unblocks these reads.
+	// Abort closes the channel, which still unblocks these reads.
 	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, newChannelReader(src.Channel()), buf)
 	if err == nil {
-		// A shut channel reads as EOF: a Shutdown (the context's, or the
-		// other direction's failure) is a cut, not the peer's end, and
-		// must not pass on as a clean end of the stream.
+		// The channel is read directly, not through the Stream: an abort
+		// by the other direction shows in the Stream's sticky error even
+		// where the closed channel read as an end.
 		err = src.Err()
 	}
 	if err != nil {
-		src.Shutdown()
-		dst.Shutdown()
 		return n, err
 	}
 	// A peer that already closed, or a file, may refuse the shutdown; the
@@ -316,10 +438,6 @@ func growSendBuffer(st *migration.Stream) {
 		_ = c.SetWriteBuffer(unixSendBuffer)
 	}
 }
-
-// acceptForever bounds an Accept of the proxy: a century, as long as a
-// time.Duration can safely be added to the current time.
-const acceptForever = 100 * 365 * 24 * time.Hour
 
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
