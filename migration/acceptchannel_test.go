@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -120,24 +121,37 @@ func TestHandshakeTaskClosesOnResolveFailure(t *testing.T) {
 	}
 }
 
-// TestAcceptChannelSingle: a file: Listener's AcceptChannel opens the
-// file (and fails at once for a missing one); a second call waits for
-// its context.
+// TestAcceptChannelSingle: Listen opens a file: channel itself, so a
+// missing file fails Listen; for a file that exists the first
+// AcceptChannel returns the channel Listen opened and a second fails at
+// once with net.ErrClosed, whatever its context.
 func TestAcceptChannelSingle(t *testing.T) {
 	ctx := testCtx(t)
-	ln, err := Listen(ctx, mustParse(t, "file:"+t.TempDir()+"/missing"), &Config{Raw: true})
+	dir := t.TempDir()
+	if _, err := Listen(ctx, mustParse(t, "file:"+dir+"/missing"), &Config{Raw: true}); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("Listen of a missing file: %v, want ENOENT", err)
+	}
+	path := dir + "/stream"
+	if err := os.WriteFile(path, []byte("QEVM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen(ctx, mustParse(t, "file:"+path), &Config{Raw: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	ch, err := ln.AcceptChannel(ctx)
+	if err != nil {
+		t.Fatalf("first AcceptChannel: %v", err)
+	}
+	defer ch.Close()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(ch, buf); err != nil || string(buf) != "QEVM" {
+		t.Fatalf("read %q, %v from the file channel; want QEVM", buf, err)
+	}
 	_, err = ln.AcceptChannel(ctx)
 	var pe *PhaseError
-	if !errors.As(err, &pe) || pe.Phase != PhaseConnect || !errors.Is(err, syscall.ENOENT) {
-		t.Fatalf("AcceptChannel of a missing file: %v", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := ln.AcceptChannel(cctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("second AcceptChannel: %v", err)
+	if !errors.As(err, &pe) || pe.Phase != PhaseConnect || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second AcceptChannel: %v, want a connect error wrapping net.ErrClosed", err)
 	}
 }
