@@ -259,3 +259,135 @@ func TestMaxHandshakes(t *testing.T) {
 		t.Fatalf("want connection 1 refused before connection 2 is passed on; the proxy logged:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// TestHandOnInAcceptOrder: a connection whose handshake is under way
+// keeps its place in line. Connection A sends its ClientHello through a
+// relay that then holds A's further bytes; connection B is dialled after
+// it and finishes its TLS handshake and hello (Dial returns only once the
+// proxy has replied). Only then is A let through. The next hop must get
+// A first: handed on in the order the handshakes finished, B would go
+// first, as a multifd channel went before QEMU's main one when a TLS 1.3
+// client (which finishes its handshake before the server does) opened it
+// at once. An idle connection accepted before both, which sends nothing,
+// holds up neither.
+func TestHandOnInAcceptOrder(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPKI(t)
+	reg := p.registry(t)
+	next := listenPeer(t, "tcp:127.0.0.1:0", &migration.Config{})
+	addr, _ := runProxy(t, &Options{Listen: "tcp:127.0.0.1:0,tls-creds=srv", To: next.Addr().String(),
+		Objects: []string{p.Server}, HandshakeTimeout: time.Hour})
+	hostport := addr.Inet.Host + ":" + addr.Inet.Port
+	strayConns(t, hostport, 1)
+
+	relay := newGateRelay(t, hostport)
+	ids := [2]migration.SessionID{{'A'}, {'B'}}
+	type result struct {
+		st  *migration.Stream
+		err error
+	}
+	dialA := make(chan result, 1)
+	go func() {
+		st, err := migration.Dial(ctx, mustParse(t, "tcp:"+relay.addr+",tls-creds=cli,tls-hostname=localhost"),
+			&migration.Config{Registry: reg, SessionID: ids[0]})
+		dialA <- result{st, err}
+	}()
+	select {
+	case <-relay.first:
+	case r := <-dialA:
+		t.Fatalf("A's Dial returned before its first bytes went through: %v", r.err)
+	case <-ctx.Done():
+		t.Fatal("A's first bytes never reached the relay")
+	}
+	b, err := migration.Dial(ctx, mustParse(t, withTLS(addr, "cli", "localhost")), &migration.Config{Registry: reg, SessionID: ids[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	relay.open()
+	r := <-dialA
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.st.Close()
+	for i, want := range ids {
+		st, err := next.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if got := st.Peer().Session; got != want {
+			t.Fatalf("the next hop's connection %d is session %q's, want %q's", i+1, got[:1], want[:1])
+		}
+	}
+}
+
+// gateRelay forwards one tcp connection to the proxy. From the client it
+// passes the first read's bytes at once, then nothing more until open is
+// called; from the proxy it passes everything.
+type gateRelay struct {
+	addr  string
+	first chan struct{} // closed once the first bytes are passed on
+	gate  chan struct{}
+	once  sync.Once
+}
+
+func newGateRelay(t testing.TB, to string) *gateRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &gateRelay{addr: ln.Addr().String(), first: make(chan struct{}), gate: make(chan struct{})}
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		r.open()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		ln.Close()
+		d, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		conns = append(conns, c, d)
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(c, d)
+			c.Close()
+		}()
+		buf := make([]byte, 64<<10)
+		n, err := c.Read(buf)
+		if n > 0 {
+			d.Write(buf[:n])
+		}
+		close(r.first)
+		if err == nil {
+			<-r.gate
+			io.Copy(d, c)
+		}
+		d.Close()
+	}()
+	return r
+}
+
+func (r *gateRelay) open() { r.once.Do(func() { close(r.gate) }) }

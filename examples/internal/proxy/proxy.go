@@ -28,25 +28,36 @@
 // handed on, refused or timed out.
 //
 // Connections are handed on (the outgoing connection opened, its TLS
-// handshake and hello included) one at a time, in the order in which they
-// became ready: the order of accept without TLS and hello, else the order
-// in which their handshake and hello finished. That is the order QEMU
-// depends on. QEMU 7.2's destination takes the first channel that reaches
-// it, after its TLS handshake when TLS is on, for the main channel and
-// later ones for multifd channels (migration_ioc_process_incoming in
-// migration/migration.c); from 8.0 it tells them apart by their first
-// bytes, but only on plain sockets, never over TLS. QEMU's source opens
-// its multifd channels only once its main channel is connected, TLS
-// handshake included (in migration/channel.c, migration_channel_connect
-// calls migrate_fd_connect, which starts multifd_save_setup, from the
-// handshake's completion), so its main channel is ready at the proxy
-// first: a multifd channel still needs a connection and a handshake of
-// its own after that. Accept order would not do: an idle connection
-// accepted before the main channel would hold up every connection behind
-// it. livemig's source (migration.DialSession) likewise waits for its
-// main channel's hello reply before it opens the others, and a
-// migration.Server refuses a multifd channel of a session whose main
-// channel it has not seen.
+// handshake and hello included) one at a time, in the order of accept,
+// as each finishes its handshake and hello, with one exception: a tcp
+// connection whose peer had sent nothing at all (the kernel's count of
+// received bytes, TCP_INFO, is still 0) when a later connection became
+// ready loses its place and goes on whenever it is ready. So an idle
+// connection holds up no one, while a connection whose handshake is under
+// way keeps those behind it waiting until it is ready or refused.
+//
+// That is the order QEMU depends on. QEMU 7.2's destination takes the
+// first channel that reaches it, after its TLS handshake when TLS is on,
+// for the main channel and later ones for multifd channels
+// (migration_ioc_process_incoming in migration/migration.c); from 8.0 it
+// tells them apart by their first bytes, but only on plain sockets, never
+// over TLS. QEMU's source opens its multifd channels once its main
+// channel's TLS handshake is done on its side (migration_channel_connect
+// in migration/channel.c); with TLS 1.3 the client finishes before the
+// server has read its last flight, so a multifd channel's handshake can
+// finish at the proxy before the main channel's does, on a busy machine.
+// The order of finished handshakes would then hand QEMU a multifd channel
+// first; accept order keeps the main channel first, as its ClientHello
+// reached the proxy before the multifd channel was even opened. livemig's
+// source (migration.DialSession) waits for its main channel's hello reply
+// before it opens the others, and a migration.Server refuses a multifd
+// channel of a session whose main channel it has not seen.
+//
+// What the exception leaves: a peer that can reach the listening port and
+// sends a few bytes and then stalls holds up the connections accepted
+// after it for up to --handshake-timeout. Over unix sockets, which have no
+// such count, accept order is strict: an idle local client holds up the
+// others for as long (who may connect is the socket file's permissions).
 //
 // # Ends and cuts
 //

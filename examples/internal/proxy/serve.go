@@ -22,7 +22,7 @@ type server struct {
 	logf    func(string, ...any)
 
 	slots chan struct{}  // one token per connection accepted and not handed on
-	ready chan readyConn // set-up connections, in the order they became ready
+	line  *line          // accepted connections, on their way to handOn
 	wg    sync.WaitGroup // handshakes, the hand-on loop, pipes
 }
 
@@ -34,17 +34,18 @@ type readyConn struct {
 
 // serve accepts until ctx ends. Each accepted connection's handshake and
 // hello run in its own goroutine; handOn opens the outgoing connections
-// one at a time, in the order the accepted ones became ready.
+// one at a time, in the order the line gives them.
 func (s *server) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer s.wg.Wait()
-	defer cancel()
 	max := s.o.MaxHandshakes
 	if max == 0 {
 		max = DefaultMaxHandshakes
 	}
 	s.slots = make(chan struct{}, max)
-	s.ready = make(chan readyConn)
+	s.line = newLine(max)
+	defer s.line.drain()
+	defer s.wg.Wait()
+	defer cancel()
 	s.wg.Add(1)
 	go s.handOn(ctx)
 	// Without TLS and hello (--raw on a plain listener) a connection is
@@ -89,17 +90,18 @@ func (s *server) serve(ctx context.Context) error {
 			s.logf("accepting on %s again after %d failed attempts", s.ln.Addr(), failures)
 			failures, backoff = 0, acceptBackoffMin
 		}
+		p := s.line.join(n, peerSent(ch))
 		t := s.ln.HandshakeTask(ctx, ch)
 		if !setup {
 			st, err := t.Wait(context.Background())
-			s.arrived(ctx, n, st, err)
+			s.arrived(ctx, p, st, err)
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			st, err := t.Wait(context.Background())
-			s.arrived(ctx, n, st, err)
+			s.arrived(ctx, p, st, err)
 		}()
 	}
 }
@@ -112,33 +114,30 @@ const (
 	acceptBackoffMax = time.Second
 )
 
-// arrived queues connection n for handOn once its handshake and hello are
-// done, or logs why it was refused and frees its slot.
-func (s *server) arrived(ctx context.Context, n int, st *migration.Stream, err error) {
+// arrived tells the line that connection p's handshake and hello are
+// done, or logs why it was refused, frees its slot and takes it out of
+// the line.
+func (s *server) arrived(ctx context.Context, p *place, st *migration.Stream, err error) {
 	if err != nil {
 		if ctx.Err() == nil {
-			s.logf("connection %d: refused: %v", n, err)
+			s.logf("connection %d: refused: %v", p.n, err)
 		}
+		s.line.ready(p, nil)
 		<-s.slots
 		return
 	}
-	select {
-	case s.ready <- readyConn{n, st}:
-	case <-ctx.Done():
-		st.Abort()
-		<-s.slots
-	}
+	s.line.ready(p, st)
 }
 
-// handOn opens the outgoing connection of each ready connection, one at a
-// time and in the order they became ready, so that the next hop sees them
-// in that order, and starts its pipe.
+// handOn opens the outgoing connection of each connection the line
+// passes on, one at a time and in the line's order, so that the next hop
+// sees them in that order, and starts its pipe.
 func (s *server) handOn(ctx context.Context) {
 	defer s.wg.Done()
 	for {
 		var c readyConn
 		select {
-		case c = <-s.ready:
+		case c = <-s.line.out:
 		case <-ctx.Done():
 			return
 		}
