@@ -12,8 +12,11 @@ import (
 // sent any bytes yet, read by the proxy or not: the kernel's count of
 // bytes received on a tcp connection (tcpi_bytes_received of TCP_INFO),
 // which needs no read and so does not disturb the handshake reading the
-// same socket. For other channels, and where the kernel cannot tell, it
-// reports true: accept order then holds strictly.
+// same socket. For other channels, and when getsockopt fails, it reports
+// true: accept order then holds strictly. (Kernels before Linux 4.1 have
+// no such count and leave it 0: there every connection still in its
+// handshake loses its place, and connections go on in the order they
+// became ready.)
 func peerSent(ch channel.Channel) func() bool {
 	nc, ok := ch.(channel.NetConner)
 	if !ok {
