@@ -16,6 +16,13 @@ const (
 	// MaxChannels is the largest number of channels of one session.
 	MaxChannels = 256
 
+	// DefaultPageSize is the page size of a session, as QEMU's target
+	// page size on x86.
+	DefaultPageSize = 4096
+	// MaxPageSize is the largest page a session keeps whole: what one
+	// stripe frame carries.
+	MaxPageSize = StripeSize - StripeHeaderSize
+
 	DefaultConnectTimeout   = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultHelloTimeout     = 10 * time.Second
@@ -109,15 +116,20 @@ type Config struct {
 	// On the destination the zero value accepts any session; a non-zero
 	// value refuses channels of other sessions.
 	SessionID SessionID
-	// Role, Index and Channels are what a single Connect announces in its
-	// hello: the channel's role (default RoleMain), its index (0 for the
-	// main channel) and the number of channels of the session (0 means 1).
-	// DialSession sets them per channel itself, from Channels; a Server
-	// learns the count from each session's main channel, or with DialBack
-	// dials Channels channels.
-	Role     Role
-	Index    int
+	// Channels is the number of channels of a session (0 means 1): the
+	// main channel and Channels-1 multifd channels. DialSession opens
+	// that many; Connect announces it in its hello as the main channel's.
+	// A Server learns the count from each session's main channel, or with
+	// DialBack dials Channels channels.
 	Channels int
+	// PageSize is the page size of a session's source: SourceSession
+	// cuts a slice given to PutBufferNoCopy only at multiples of it, so a
+	// page reaches the destination whole. 0 means DefaultPageSize; it may
+	// be at most MaxPageSize.
+	PageSize int
+	// index is the channel's index in its session, set per channel by
+	// DialSession and Relay.
+	index int
 	// Capabilities are the capability bits this side offers; a Stream's
 	// Capabilities are the bits both sides offered.
 	Capabilities Capabilities
@@ -191,6 +203,9 @@ func (c *Config) populate() *Config {
 	if c2.Channels == 0 {
 		c2.Channels = 1
 	}
+	if c2.PageSize == 0 {
+		c2.PageSize = DefaultPageSize
+	}
 	if c2.MaxPendingSessions == 0 {
 		c2.MaxPendingSessions = DefaultMaxPendingSessions
 	}
@@ -210,12 +225,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("migration: config: negative timeout")
 	case c.Channels < 1 || c.Channels > MaxChannels:
 		return fmt.Errorf("migration: config: Channels %d out of range 1..%d", c.Channels, MaxChannels)
-	case c.Index < 0 || c.Index >= c.Channels:
-		return fmt.Errorf("migration: config: Index %d out of range 0..%d", c.Index, c.Channels-1)
-	case c.Role > RolePostcopy:
-		return fmt.Errorf("migration: config: unknown Role %d", c.Role)
-	case (c.Role == RoleMain) != (c.Index == 0):
-		return fmt.Errorf("migration: config: the main channel, and only it, has Index 0 (Role %s, Index %d)", c.Role, c.Index)
+	case c.PageSize < 1 || c.PageSize > MaxPageSize:
+		return fmt.Errorf("migration: config: PageSize %d out of range 1..%d", c.PageSize, MaxPageSize)
+	case c.index < 0 || c.index >= c.Channels:
+		return fmt.Errorf("migration: config: channel index %d out of range 0..%d", c.index, c.Channels-1)
 	case c.RateLimit < 0:
 		return fmt.Errorf("migration: config: negative RateLimit")
 	case c.MaxPendingSessions < 0, c.MaxPendingPerPeer < 0, c.MaxHandshakes < 0:

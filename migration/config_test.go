@@ -37,10 +37,10 @@ func TestConfigClone(t *testing.T) {
 			fv.SetInt(int64(time.Duration(i+1) * time.Second))
 		case "SessionID":
 			c.SessionID = SessionID{1, 2, 3}
-		case "Role":
-			c.Role = RoleMultifd
-		case "Index", "Channels":
+		case "Channels", "PageSize":
 			fv.SetInt(int64(i))
+		case "index":
+			c.index = 1
 		case "Capabilities":
 			c.Capabilities = CapStripes
 		case "RateLimit":
@@ -66,6 +66,12 @@ func TestConfigClone(t *testing.T) {
 	v2 := reflect.ValueOf(c2).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		a, b := v.Field(i), v2.Field(i)
+		if !v.Type().Field(i).IsExported() {
+			if a.Int() != b.Int() {
+				t.Errorf("Clone lost Config.%s", v.Type().Field(i).Name)
+			}
+			continue
+		}
 		if a.Kind() == reflect.Func {
 			if a.Pointer() != b.Pointer() {
 				t.Errorf("Clone lost Config.%s", v.Type().Field(i).Name)
@@ -120,8 +126,9 @@ func TestConfigErrors(t *testing.T) {
 		{"conflicting hostname", sock + ",tls-creds=tls0,tls-hostname=a", &Config{Registry: reg, TLSHostname: "b"}, "conflicts"},
 		{"hostname without creds", sock, &Config{TLSHostname: "x"}, "need tls-creds"},
 		{"too many channels", sock, &Config{Channels: MaxChannels + 1}, "Channels 257"},
-		{"index past channels", sock, &Config{Role: RoleMultifd, Index: 2, Channels: 2}, "Index 2"},
-		{"main with index", sock, &Config{Index: 1, Channels: 2}, "main channel, and only it"},
+		{"index past channels", sock, &Config{index: 2, Channels: 2}, "channel index 2 out of range 0..1"},
+		{"page size too large", sock, &Config{PageSize: MaxPageSize + 1}, "PageSize 262129 out of range"},
+		{"negative page size", sock, &Config{PageSize: -1}, "PageSize -1 out of range"},
 		{"negative rate", sock, &Config{RateLimit: -1}, "RateLimit"},
 		{"dial-back over exec", "exec:cat", &Config{DialBack: true}, "DialBack needs"},
 		// The URI refuses tls-* options on file: (no peer); Config.TLSCreds,

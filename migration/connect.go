@@ -17,8 +17,8 @@ import (
 // Connect starts a Task that sets up the source's channel to addr: it
 // connects (dials tcp, unix or vsock, starts the exec command, uses the fd,
 // or creates the file), runs the TLS handshake when tls-creds is set, and
-// sends the hello, announcing cfg's SessionID (random if zero), Role, Index
-// and Channels. With cfg.DialBack it listens on addr instead and accepts
+// sends the hello, announcing the main channel of a session of
+// cfg.Channels channels, with cfg.SessionID (random if zero). With cfg.DialBack it listens on addr instead and accepts
 // the destination's connection.
 //
 // The context bounds the Task, as for net.Dialer.DialContext: "The
@@ -40,6 +40,22 @@ func Dial(ctx context.Context, addr *uri.Address, cfg *Config) (*Stream, error) 
 	return Connect(ctx, addr, cfg).Wait(context.Background())
 }
 
+// Relay is Dial for a proxy: it connects to addr as the next hop of the
+// channel in arrived on, and its hello announces what in's peer announced
+// (the session, the channel's index and the session's channel count), so
+// that a session's channels travel through the proxy unchanged and the
+// far side groups them as the source did. cfg.SessionID and cfg.Channels
+// are not used. in must have come with a hello (not Config.Raw).
+func Relay(ctx context.Context, addr *uri.Address, cfg *Config, in *Stream) (*Stream, error) {
+	h := in.Peer()
+	if h == nil {
+		return nil, errors.New("migration: relay: the incoming channel had no hello (Config.Raw)")
+	}
+	c := cfg.Clone()
+	c.SessionID, c.Channels, c.index, c.Capabilities = h.Session, int(h.Channels), int(h.Index), h.Capabilities
+	return Dial(ctx, addr, c)
+}
+
 // sourcePlan prepares a source channel's task with session ID id (zero
 // means random).
 func sourcePlan(addr *uri.Address, cfg *Config, id SessionID) (*plan, error) {
@@ -59,10 +75,10 @@ func sourcePlan(addr *uri.Address, cfg *Config, id SessionID) (*plan, error) {
 		dial:   !c.DialBack,
 		source: true,
 		hello: Hello{
-			Role:         c.Role,
+			Role:         roleOf(c.index),
 			Source:       true,
 			Session:      id,
-			Index:        uint16(c.Index),
+			Index:        uint16(c.index),
 			Channels:     uint16(c.Channels),
 			Capabilities: c.Capabilities,
 		},
@@ -76,9 +92,9 @@ func sourcePlan(addr *uri.Address, cfg *Config, id SessionID) (*plan, error) {
 			if !req.Session.IsZero() && req.Session != id {
 				return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
 			}
-			if req.Role != c.Role || int(req.Index) != c.Index || int(req.Channels) != c.Channels {
+			if req.Role != roleOf(c.index) || int(req.Index) != c.index || int(req.Channels) != c.Channels {
 				return StatusMismatch, &HelloMismatchError{Field: "role",
-					Local:  fmt.Sprintf("%s %d of %d", c.Role, c.Index, c.Channels),
+					Local:  fmt.Sprintf("%s %d of %d", roleOf(c.index), c.index, c.Channels),
 					Remote: fmt.Sprintf("%s %d of %d", req.Role, req.Index, req.Channels)}
 			}
 			reply.Session = id

@@ -50,23 +50,25 @@ type Role uint8
 
 // Roles of a channel.
 const (
-	RoleMain       Role = 0 // the migration stream; index 0
-	RoleMultifd    Role = 1 // a parallel page channel
-	RoleReturnPath Role = 2 // a dedicated destination-to-source channel
-	RolePostcopy   Role = 3 // the postcopy preempt channel
+	RoleMain    Role = 0 // the migration stream; index 0
+	RoleMultifd Role = 1 // a parallel page channel
 )
 
-// String returns "main", "multifd", "return-path" or "postcopy".
+// roleOf returns the role of channel i of a session.
+func roleOf(i int) Role {
+	if i == 0 {
+		return RoleMain
+	}
+	return RoleMultifd
+}
+
+// String returns "main" or "multifd".
 func (r Role) String() string {
 	switch r {
 	case RoleMain:
 		return "main"
 	case RoleMultifd:
 		return "multifd"
-	case RoleReturnPath:
-		return "return-path"
-	case RolePostcopy:
-		return "postcopy"
 	}
 	return fmt.Sprintf("role(%d)", uint8(r))
 }
@@ -230,7 +232,7 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("migration: hello: unknown kind %d", b[5])
 	}
 	n.Role = Role(b[6])
-	if n.Role > RolePostcopy {
+	if n.Role > RoleMultifd {
 		return fmt.Errorf("migration: hello: unknown role %d", b[6])
 	}
 	if b[7]&^3 != 0 {

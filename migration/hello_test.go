@@ -145,7 +145,7 @@ func TestSessionIDString(t *testing.T) {
 	if s := (CapReturnPath | CapStripes | 1<<9).String(); s != "return-path|stripes|0x200" {
 		t.Fatalf("Capabilities.String = %s", s)
 	}
-	if RoleReturnPath.String() != "return-path" || Role(9).String() != "role(9)" || StatusExpiredSession.String() != "expired session" {
+	if RoleMultifd.String() != "multifd" || Role(9).String() != "role(9)" || StatusExpiredSession.String() != "expired session" {
 		t.Fatal("String methods")
 	}
 	if PhaseTLSHandshake.String() != "tls-handshake" || Phase(42).String() != "phase(42)" {

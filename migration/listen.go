@@ -159,9 +159,9 @@ func (l *Listener) destPlan(place placeFunc) *plan {
 		dial:  c.DialBack,
 		place: place,
 		hello: Hello{
-			Role:         c.Role,
+			Role:         roleOf(c.index),
 			Session:      c.SessionID,
-			Index:        uint16(c.Index),
+			Index:        uint16(c.index),
 			Channels:     uint16(c.Channels),
 			Capabilities: c.Capabilities,
 		},

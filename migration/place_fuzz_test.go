@@ -75,8 +75,7 @@ func FuzzPlace(f *testing.F) {
 				p.timer.Stop()
 			}
 		}()
-		roles := []Role{RoleMain, RoleMultifd, RoleMultifd}
-		dbp := newDialBackPlacer(SessionID{1}, roles)
+		dbp := newDialBackPlacer(SessionID{1}, 3)
 		var dbWho [3]string
 		local := Hello{Version: HelloVersion, Role: RoleMain}
 		for len(data) > 0 {

@@ -76,17 +76,16 @@ type Server struct {
 const maxExpired = 4096
 
 type pendingSession struct {
-	id       SessionID
-	who      string // the identity of the main channel's peer
-	roles    []Role
-	reserved []bool
-	streams  []*Stream
-	arrived  int
-	timer    *time.Timer
+	id      SessionID
+	who     string // the identity of the main channel's peer
+	slots   *slots // the channels placed (reserved), by index
+	streams []*Stream
+	arrived int
+	timer   *time.Timer
 }
 
 type serverResult struct {
-	s   *Session
+	s   *DestinationSession
 	who string
 	err error
 }
@@ -242,8 +241,10 @@ func (s *Server) place(req *Hello, who string, reply *Hello) (Status, error) {
 		if n < 1 || n > MaxChannels {
 			return StatusMismatch, fmt.Errorf("migration: session %s: channel count %d out of range 1..%d", id, n, MaxChannels)
 		}
-		p = &pendingSession{id: id, who: who, roles: make([]Role, n), reserved: make([]bool, n), streams: make([]*Stream, n)}
-		p.roles[0], p.reserved[0] = RoleMain, true
+		p = &pendingSession{id: id, who: who, slots: newSlots(id, n), streams: make([]*Stream, n)}
+		if st, err := p.slots.take(req, who); st != StatusOK {
+			return st, err // not reached: req is a valid main channel
+		}
 		p.timer = time.AfterFunc(s.cfg.SessionTimeout, func() { s.expire(p) })
 		s.pending[id] = p
 	} else {
@@ -253,19 +254,9 @@ func (s *Server) place(req *Hello, who string, reply *Hello) (Status, error) {
 			}
 			return StatusUnknownSession, fmt.Errorf("migration: %s channel %d for unknown session %s", req.Role, req.Index, id)
 		}
-		if who != p.who {
-			return StatusForbidden, fmt.Errorf("migration: %s channel %d for session %s comes from %s, but the session belongs to %s", req.Role, req.Index, id, who, p.who)
+		if st, err := p.slots.take(req, who); st != StatusOK {
+			return st, err
 		}
-		if int(req.Channels) != len(p.roles) {
-			return StatusMismatch, &HelloMismatchError{Field: "count", Local: fmt.Sprint(len(p.roles)), Remote: fmt.Sprint(req.Channels)}
-		}
-		if int(req.Index) >= len(p.roles) || req.Index == 0 {
-			return StatusMismatch, &HelloMismatchError{Field: "index", Local: fmt.Sprintf("1..%d", len(p.roles)-1), Remote: fmt.Sprint(req.Index)}
-		}
-		if p.reserved[req.Index] {
-			return StatusDuplicate, fmt.Errorf("migration: session %s: %s channel %d arrived twice", id, req.Role, req.Index)
-		}
-		p.roles[req.Index], p.reserved[req.Index] = req.Role, true
 	}
 	reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
 	return StatusOK, nil
@@ -314,7 +305,7 @@ func (s *Server) arrived(st *Stream) error {
 		return fmt.Errorf("migration: session %s expired before its %s channel %d was ready", h.Session, h.Role, h.Index)
 	}
 	i := int(h.Index)
-	if i >= len(p.streams) || !p.reserved[i] || p.streams[i] != nil {
+	if i >= len(p.streams) || !p.slots.taken[i] || p.streams[i] != nil {
 		// place reserved this slot for this channel; anything else is a
 		// bug, not a reason to panic.
 		return fmt.Errorf("migration: session %s: %s channel %d was not placed", h.Session, h.Role, h.Index)
@@ -327,7 +318,7 @@ func (s *Server) arrived(st *Stream) error {
 	p.timer.Stop()
 	delete(s.pending, p.id)
 	s.expired[p.id] = time.Now()
-	s.pushLocked(serverResult{s: newSession(p.id, false, p.streams, p.roles), who: p.who})
+	s.pushLocked(serverResult{s: newDestinationSession(p.id, p.streams), who: p.who})
 	return nil
 }
 
@@ -360,8 +351,8 @@ func missingName(p *pendingSession, i int) string {
 	switch {
 	case i == 0:
 		return "main 0"
-	case p.reserved[i]:
-		return fmt.Sprintf("%s %d (not ready)", p.roles[i], i)
+	case p.slots.taken[i]:
+		return fmt.Sprintf("%s %d (not ready)", roleOf(i), i)
 	}
 	return fmt.Sprintf("channel %d", i)
 }
@@ -389,10 +380,12 @@ func (s *Server) pushLocked(r serverResult) {
 
 // AcceptSession waits for the next complete session, or for the next
 // session that failed (a *SessionError; the Server goes on), or for ctx's
-// end or Close. The Session's channels start reading ahead only now. On
+// end or Close. The session's channels start reading ahead only now. On
 // a Listener of one channel (exec, fd, file) whose channel failed, it
-// returns that failure.
-func (s *Server) AcceptSession(ctx context.Context) (*Session, error) {
+// returns that failure. When ctx ends first it returns a *PhaseError of
+// PhaseConnect wrapping ctx's error; after Close, one wrapping
+// net.ErrClosed.
+func (s *Server) AcceptSession(ctx context.Context) (*DestinationSession, error) {
 	if s.cfg.DialBack {
 		return s.dialSession(ctx)
 	}
@@ -411,33 +404,32 @@ func (s *Server) AcceptSession(ctx context.Context) (*Session, error) {
 		closed := s.closed
 		s.mu.Unlock()
 		if closed {
-			return nil, fmt.Errorf("migration: server closed: %w", net.ErrClosed)
+			return nil, &PhaseError{PhaseConnect, errServerClosed}
 		}
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, &PhaseError{PhaseConnect, context.Cause(ctx)}
 		case <-s.ctx.Done():
 		}
 	}
 }
 
-// dialSession is AcceptSession with DialBack.
-func (s *Server) dialSession(ctx context.Context) (*Session, error) {
+// errServerClosed is the cause of AcceptSession's failure after Close.
+var errServerClosed = fmt.Errorf("server closed: %w", net.ErrClosed)
+
+// dialSession is AcceptSession with DialBack: it dials the main channel,
+// learns the session ID from the source's reply, and dials the others.
+func (s *Server) dialSession(ctx context.Context) (*DestinationSession, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
 	n := s.cfg.Channels
 	streams := make([]*Stream, n)
-	roles := make([]Role, n)
-	for i := range roles {
-		roles[i] = RoleMultifd
-	}
-	roles[0] = RoleMain
 	start := func(i int, id SessionID) *Task {
 		p := s.ln.destPlan(defaultPlace(s.cfg))
-		p.hello.Role, p.hello.Index, p.hello.Channels, p.hello.Session = roles[i], uint16(i), uint16(n), id
+		p.hello.Role, p.hello.Index, p.hello.Channels, p.hello.Session = roleOf(i), uint16(i), uint16(n), id
 		return p.start(ctx)
 	}
 	main, err := start(0, s.cfg.SessionID).Wait(context.Background())
@@ -458,16 +450,12 @@ func (s *Server) dialSession(ctx context.Context) (*Session, error) {
 		}
 	}
 	if first != nil {
-		for _, st := range streams {
-			if st != nil {
-				st.Close()
-			}
-		}
+		closeStreams(streams)
 		return nil, &SessionError{Session: id, Err: first}
 	}
-	ss := newSession(id, false, streams, roles)
-	ss.start()
-	return ss, nil
+	ds := newDestinationSession(id, streams)
+	ds.start()
+	return ds, nil
 }
 
 // Close stops accepting, closes the Listener, ends the channels of

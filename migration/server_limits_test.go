@@ -182,7 +182,7 @@ func TestDialBackCraftedHello(t *testing.T) {
 	port := freePort(t)
 	addr := mustParse(t, "tcp:127.0.0.1:"+port)
 	type result struct {
-		s   *Session
+		s   *SourceSession
 		err error
 	}
 	res := make(chan result, 1)
@@ -293,14 +293,14 @@ func TestSessionBoundToIdentity(t *testing.T) {
 	}
 	defer main.Close()
 	steal := thief.Clone()
-	steal.Role, steal.Index = RoleMultifd, 1
+	steal.index = 1
 	_, err = Dial(ctx, srv.Addr(), steal)
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Reason != StatusForbidden {
 		t.Fatalf("another identity's channel: %v, want a refusal (forbidden)", err)
 	}
 	mine := owner.Clone()
-	mine.Role, mine.Index = RoleMultifd, 1
+	mine.index = 1
 	mf, err := Dial(ctx, srv.Addr(), mine)
 	if err != nil {
 		t.Fatalf("the owner's channel after the refused one: %v", err)

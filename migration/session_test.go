@@ -36,7 +36,7 @@ func randomData(n int, seed uint64) []byte {
 
 // sessionTransfer writes data through src in uneven pieces and checks
 // that dst reads the same bytes and then io.EOF.
-func sessionTransfer(t testing.TB, src, dst *Session, data []byte) {
+func sessionTransfer(t testing.TB, src *SourceSession, dst *DestinationSession, data []byte) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -82,7 +82,7 @@ func startServer(t testing.TB, dstAddr string, cfg *Config) *Server {
 
 // sessionPair dials a session of srv and accepts it; both close when the
 // test ends.
-func sessionPair(t testing.TB, srv *Server, cfg *Config) (src, dst *Session) {
+func sessionPair(t testing.TB, srv *Server, cfg *Config) (src *SourceSession, dst *DestinationSession) {
 	t.Helper()
 	ctx := testCtx(t)
 	src, err := DialSession(ctx, srv.Addr(), cfg)
@@ -124,7 +124,7 @@ func TestSessionStripes(t *testing.T) {
 				sessionTransfer(t, src, dst, randomData(3*StripeSize*n+12345, uint64(n)))
 				// Every channel carried stripes.
 				for i := range n {
-					if st := dst.Stream(i).Stats(); st.Read < StripeSize {
+					if st := dst.s.streams[i].Stats(); st.Read < StripeSize {
 						t.Errorf("channel %d read only %d bytes", i, st.Read)
 					}
 				}
@@ -190,7 +190,7 @@ func TestDialBack(t *testing.T) {
 				var (
 					srv   *Server
 					sdone = make(chan struct{})
-					ss    *Session
+					ss    *SourceSession
 					sserr error
 				)
 				if dialBack {
@@ -235,7 +235,7 @@ func TestDialBackStray(t *testing.T) {
 		logMu.Unlock()
 	}}
 	type res struct {
-		s   *Session
+		s   *SourceSession
 		err error
 	}
 	done := make(chan res, 1)
@@ -310,7 +310,7 @@ func TestSessionRefusals(t *testing.T) {
 	id := SessionID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 
 	// Unknown session.
-	_, err := Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 1, Channels: 2})
+	_, err := Dial(ctx, addr, &Config{SessionID: id, index: 1, Channels: 2})
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Reason != StatusUnknownSession || re.Session != id {
 		t.Fatalf("multifd channel of an unknown session: %v, want a *RefusedError for unknown session %s", err, id)
@@ -329,7 +329,7 @@ func TestSessionRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer main.Close()
-		mf, err := Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 1, Channels: 3})
+		mf, err := Dial(ctx, addr, &Config{SessionID: id, index: 1, Channels: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +349,7 @@ func TestSessionRefusals(t *testing.T) {
 		}
 
 		// Late channel for the expired session.
-		_, err = Dial(ctx, addr, &Config{SessionID: id, Role: RoleMultifd, Index: 2, Channels: 3})
+		_, err = Dial(ctx, addr, &Config{SessionID: id, index: 2, Channels: 3})
 		if errors.As(err, &re) && re.Reason == StatusExpiredSession {
 			break
 		}
@@ -402,7 +402,7 @@ func TestSessionRateLimit(t *testing.T) {
 	const limit = 2 << 20
 	src, dst := sessionPair(t, srv, &Config{Channels: 2, RateLimit: limit})
 	for i := range 2 {
-		if r := src.Stream(i).RateLimit(); r != limit/2 {
+		if r := src.s.streams[i].RateLimit(); r != limit/2 {
 			t.Fatalf("channel %d limit %d, want %d", i, r, limit/2)
 		}
 	}
@@ -433,7 +433,7 @@ func TestSessionBrokenChannel(t *testing.T) {
 	}
 	// Frame 1 would come on channel 1: kill channel 0 instead, so Read
 	// waits on a healthy channel while another one broke.
-	src.Stream(0).Channel().Close()
+	src.s.streams[0].Channel().Close()
 	// A Read that waited on the healthy channel would hang, and fail at
 	// the test binary's -timeout.
 	read := testwait.Go(func() error { _, err := dst.Read(got); return err })

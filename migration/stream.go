@@ -436,9 +436,16 @@ func (s *Stream) Close() error {
 // stall timeout (at first s's).
 // Closing it does not close the channel; closing s does.
 func (s *Stream) ReturnPath() *Stream {
+	return s.returnPath(true)
+}
+
+// returnPathIfAny returns the return path Stream if ReturnPath made one.
+func (s *Stream) returnPathIfAny() *Stream { return s.returnPath(false) }
+
+func (s *Stream) returnPath(create bool) *Stream {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
-	if s.rp == nil {
+	if s.rp == nil && create {
 		s.rp = &Stream{ch: s.ch, raw: s.raw, peer: s.peer, caps: s.caps, done: make(chan struct{})}
 		s.rp.limit.done = s.rp.done
 		s.rp.stallTimeout.Store(s.stallTimeout.Load())

@@ -357,7 +357,7 @@ func TestSessionStall(t *testing.T) {
 			srcCfg.StallTimeout = testStall
 			srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
 			src, _ := sessionPair(t, srv, srcCfg) // the destination never reads
-			stop := time.AfterFunc(20*time.Second, src.Shutdown)
+			stop := time.AfterFunc(20*time.Second, func() { src.Shutdown() })
 			defer stop.Stop()
 			buf := make([]byte, 1<<20)
 			var werr error

@@ -345,13 +345,14 @@ func listenWire(ctx context.Context, o *wireOpts) (string, func(context.Context)
 				next:  sess.ReadBuffer,
 				read:  sess.Read,
 				close: sess.Close,
-				abort: sess.Shutdown,
-				note:  streamNote(sess.Stream(0)),
+				abort: func() { sess.Shutdown() },
+				// The return path is the main channel's reverse
+				// direction: its channel is the main channel. The
+				// others are bounded by abort, when ctx ends.
+				note: streamNote(sess.ReturnPath()),
 			}
-			for i := range sess.Channels() {
-				if d, ok := sess.Stream(i).Channel().(deadliner); ok {
-					r.deadlines = append(r.deadlines, d)
-				}
+			if d, ok := sess.ReturnPath().Channel().(deadliner); ok {
+				r.deadlines = []deadliner{d}
 			}
 			return r, nil
 		}, stop, nil
@@ -531,15 +532,15 @@ func dialWire(ctx context.Context, o *wireOpts) (*sender, error) {
 			return nil, err
 		}
 		s := &sender{
-			page:   sess.PutBufferNoCopy,
+			page: func(p []byte) error {
+				sess.PutBufferNoCopy(p)
+				return sess.Err()
+			},
 			finish: sess.Close,
-			abort:  sess.Shutdown,
-			note:   func() string { return streamNote(sess.Stream(0)) },
-		}
-		for i := range sess.Channels() {
-			if d, ok := sess.Stream(i).Channel().(deadliner); ok {
-				s.deadlines = append(s.deadlines, d)
-			}
+			abort:  func() { sess.Shutdown() },
+			// The return path's channel is the main channel; a stall
+			// of any channel fails the session by its watchdog.
+			note: func() string { return streamNote(sess.ReturnPath()) },
 		}
 		return s, nil
 	}

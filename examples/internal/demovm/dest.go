@@ -186,9 +186,9 @@ var ErrIdle = fmt.Errorf("no data from the source for %v", IdleTimeout)
 // receive runs one migration over sess and closes it. A summary comes
 // back only from a migration that completed, with an error when the
 // checksums differ.
-func receive(ctx context.Context, o *DestOptions, sess *migration.Session, stderr io.Writer, maxRAM int64) (*Summary, error) {
+func receive(ctx context.Context, o *DestOptions, sess *migration.DestinationSession, stderr io.Writer, maxRAM int64) (*Summary, error) {
 	defer sess.Close()
-	defer context.AfterFunc(ctx, sess.Shutdown)()
+	defer context.AfterFunc(ctx, func() { sess.Shutdown() })()
 	start := time.Now()
 
 	dec := NewDecoder(sess)
@@ -204,13 +204,7 @@ func receive(ctx context.Context, o *DestOptions, sess *migration.Session, stder
 		return nil, err
 	}
 	defer vm.Close()
-	wire := func() int64 {
-		var n int64
-		for i := range sess.Channels() {
-			n += sess.Stream(i).Stats().Read
-		}
-		return n
-	}
+	wire := func() int64 { return sess.Stats().Read }
 	var c counters
 	prog := startProgress(stderr, &c, size)
 	defer func() {
@@ -223,7 +217,7 @@ func receive(ctx context.Context, o *DestOptions, sess *migration.Session, stder
 	var downtime time.Duration
 	passes := 0
 	converged := false
-	idle := watchIdle(IdleTimeout, c.bytes.Load, sess.Shutdown)
+	idle := watchIdle(IdleTimeout, c.bytes.Load, func() { sess.Shutdown() })
 	defer idle.stop()
 	for {
 		rec, err := dec.Next(vm.RAM)

@@ -152,15 +152,9 @@ func RunSource(ctx context.Context, o *SourceOptions, stderr io.Writer) (*Summar
 		return nil, err
 	}
 	defer sess.Close()
-	defer context.AfterFunc(ctx, sess.Shutdown)()
+	defer context.AfterFunc(ctx, func() { sess.Shutdown() })()
 
-	wire := func() int64 {
-		var n int64
-		for i := range sess.Channels() {
-			n += sess.Stream(i).Stats().Written
-		}
-		return n
-	}
+	wire := func() int64 { return sess.Stats().Written }
 	var c counters
 	prog := startProgress(stderr, &c, int64(o.RAMSize))
 	defer func() {
@@ -339,8 +333,8 @@ const AckTimeout = 30 * time.Second
 
 // readAckWithin is readAck bounded by AckTimeout: when it passes, the
 // session is shut down, which unblocks the read.
-func readAckWithin(sess *migration.Session, rp io.Reader, kind byte) (bool, [32]byte, error) {
-	t := time.AfterFunc(AckTimeout, sess.Shutdown)
+func readAckWithin(sess *migration.SourceSession, rp io.Reader, kind byte) (bool, [32]byte, error) {
+	t := time.AfterFunc(AckTimeout, func() { sess.Shutdown() })
 	ok, sum, err := readAck(rp, kind)
 	if !t.Stop() { // fired: the session is shut down whatever readAck got
 		return false, sum, fmt.Errorf("no reply from the destination within %v", AckTimeout)

@@ -33,10 +33,7 @@ func TestSourceMaxBandwidthIsTotal(t *testing.T) {
 		src.Close()
 		t.Fatal(err)
 	}
-	var total int64
-	for i := range src.Channels() {
-		total += src.Stream(i).RateLimit()
-	}
+	total := src.RateLimit()
 	src.Close()
 	dst.Close()
 	if total != int64(o.MaxBandwidth) {

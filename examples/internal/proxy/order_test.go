@@ -185,7 +185,7 @@ func sessionMigration(ctx context.Context, t testing.TB, a *uri.Address, reg *cr
 	}
 	defer srv.Close()
 	type result struct {
-		s   *migration.Session
+		s   *migration.DestinationSession
 		err error
 	}
 	accepted := make(chan result, 1)

@@ -193,8 +193,8 @@ func (s *server) single(ctx context.Context) error {
 // the proxy is raw.
 func (s *server) dial(ctx context.Context, a *migration.Stream) (*migration.Stream, error) {
 	cfg := s.o.config(s.reg)
-	if h := a.Peer(); h != nil && !s.o.Raw {
-		cfg.SessionID, cfg.Role, cfg.Index, cfg.Channels, cfg.Capabilities = h.Session, h.Role, int(h.Index), int(h.Channels), h.Capabilities
+	if !s.o.Raw && a.Peer() != nil {
+		return migration.Relay(ctx, s.out, cfg, a)
 	}
 	return migration.Dial(ctx, s.out, cfg)
 }
