@@ -231,7 +231,7 @@ func (c *Config) logf(format string, args ...any) {
 }
 
 // tlsParams merges the address's tls-* options with the Config's.
-func (c *Config) tlsParams(addr *uri.Address) (uri.TLS, error) {
+func (c *Config) tlsParams(addr uri.Address) (uri.TLS, error) {
 	t := addr.TLS
 	merge := func(name string, dst *string, v string) error {
 		if v == "" {

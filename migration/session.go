@@ -593,9 +593,9 @@ func (s *Session) Close() error {
 // through cfg.Logf and replaced by a new accept. If a channel cannot be
 // set up (a failed dial, an accept that times out, a refusal), DialSession
 // closes the others and returns the first error.
-func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session, error) {
-	if addr == nil {
-		return nil, errors.New("migration: nil address")
+func DialSession(ctx context.Context, addr uri.Address, cfg *Config) (*Session, error) {
+	if addr.IsZero() {
+		return nil, errZeroAddress
 	}
 	c := cfg.populate()
 	if err := c.validate(); err != nil {
@@ -738,7 +738,7 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*Session,
 	return ss, nil
 }
 
-func sourceTask(ctx context.Context, addr *uri.Address, cfg *Config, id SessionID) (*Stream, error) {
+func sourceTask(ctx context.Context, addr uri.Address, cfg *Config, id SessionID) (*Stream, error) {
 	p, err := sourcePlan(addr, cfg, id)
 	if err != nil {
 		return nil, err

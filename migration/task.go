@@ -105,7 +105,7 @@ func (t *Task) finish(s *Stream, err error) {
 
 // plan describes the channel a task sets up.
 type plan struct {
-	addr   *uri.Address
+	addr   uri.Address
 	cfg    *Config // populated
 	dial   bool    // this side opens the connection: TLS client, hello initiator
 	source bool    // this side is the migration source
@@ -231,7 +231,7 @@ type tlsSetup struct {
 
 // resolveTLS merges the tls-* options and looks the objects up, before any
 // connection is made.
-func resolveTLS(addr *uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
+func resolveTLS(addr uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 	params, err := cfg.tlsParams(addr)
 	if err != nil || params.Creds == "" {
 		return nil, err
