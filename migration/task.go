@@ -262,11 +262,10 @@ func resolveTLS(addr uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 	}
 	sec := &tlsSetup{creds: creds}
 	if dial {
-		sec.hostname = params.Hostname
-		if sec.hostname == "" && addr.Transport == uri.TCP {
-			sec.hostname = addr.Inet.Host
-		}
-		if sec.hostname == "" && creds.Kind() == crypto.X509 {
+		merged := addr
+		merged.TLS = params
+		sec.hostname = tlsHostname(merged)
+		if creds.Kind() == crypto.X509 && needsTLSHostname(merged) {
 			return nil, fmt.Errorf("migration: tls-creds %q: x509 credentials need tls-hostname on %s: addresses (only tcp: gives a host name)", params.Creds, addr.Transport)
 		}
 	} else if params.Authz != "" {
