@@ -244,7 +244,7 @@ func (c *Config) logf(format string, args ...any) {
 }
 
 // tlsParams merges the address's tls-* options with the Config's.
-func (c *Config) tlsParams(addr *uri.Address) (uri.TLS, error) {
+func (c *Config) tlsParams(addr uri.Address) (uri.TLS, error) {
 	t := addr.TLS
 	merge := func(name string, dst *string, v string) error {
 		if v == "" {
@@ -268,9 +268,9 @@ func (c *Config) tlsParams(addr *uri.Address) (uri.TLS, error) {
 	if t.Creds == "" && (t.Hostname != "" || t.Authz != "") {
 		return t, fmt.Errorf("migration: tls-hostname and tls-authz need tls-creds")
 	}
-	if t.Creds != "" && addr.Transport == uri.File {
+	if t.Creds != "" && !reachesPeer(addr) {
 		// As the URI's own tls-* options on file: are refused.
-		return t, fmt.Errorf("migration: tls-creds %q: file: has no peer to run TLS with", t.Creds)
+		return t, fmt.Errorf("migration: tls-creds %q: %s: has no peer to run TLS with", t.Creds, addr.Transport)
 	}
 	return t, nil
 }

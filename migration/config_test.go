@@ -122,6 +122,8 @@ func TestConfigErrors(t *testing.T) {
 		// QEMU: tls-hostname is required for unix/exec/fd with x509.
 		{"x509 on unix without hostname", sock, &Config{Registry: reg, TLSCreds: "tls0"}, "need tls-hostname"},
 		{"x509 on exec without hostname", "exec:cat", &Config{Registry: reg, TLSCreds: "tls0"}, "need tls-hostname on exec:"},
+		// QEMU: a tcp: address names the host, unless it is empty.
+		{"x509 on tcp without host", "tcp::1", &Config{Registry: reg, TLSCreds: "tls0"}, "need tls-hostname on tcp:"},
 		{"conflicting creds", sock + ",tls-creds=a", &Config{Registry: reg, TLSCreds: "b"}, `tls-creds "a" in the address conflicts with "b"`},
 		{"conflicting hostname", sock + ",tls-creds=tls0,tls-hostname=a", &Config{Registry: reg, TLSHostname: "b"}, "conflicts"},
 		{"hostname without creds", sock, &Config{TLSHostname: "x"}, "need tls-creds"},

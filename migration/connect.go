@@ -26,7 +26,7 @@ import (
 // connection is complete, an error is returned. Once successfully
 // connected, any expiration of the context will not affect the
 // connection."
-func Connect(ctx context.Context, addr *uri.Address, cfg *Config) *Task {
+func Connect(ctx context.Context, addr uri.Address, cfg *Config) *Task {
 	p, err := sourcePlan(addr, cfg, cfg.Clone().SessionID)
 	if err != nil {
 		return failedTask(cfg, err)
@@ -36,7 +36,7 @@ func Connect(ctx context.Context, addr *uri.Address, cfg *Config) *Task {
 
 // Dial is the blocking form of Connect: it waits for the Task and returns
 // its Stream.
-func Dial(ctx context.Context, addr *uri.Address, cfg *Config) (*Stream, error) {
+func Dial(ctx context.Context, addr uri.Address, cfg *Config) (*Stream, error) {
 	return Connect(ctx, addr, cfg).Wait(context.Background())
 }
 
@@ -46,7 +46,7 @@ func Dial(ctx context.Context, addr *uri.Address, cfg *Config) (*Stream, error) 
 // that a session's channels travel through the proxy unchanged and the
 // far side groups them as the source did. cfg.SessionID and cfg.Channels
 // are not used. in must have come with a hello (not Config.Raw).
-func Relay(ctx context.Context, addr *uri.Address, cfg *Config, in *Stream) (*Stream, error) {
+func Relay(ctx context.Context, addr uri.Address, cfg *Config, in *Stream) (*Stream, error) {
 	h := in.Peer()
 	if h == nil {
 		return nil, errors.New("migration: relay: the incoming channel had no hello (Config.Raw)")
@@ -58,9 +58,9 @@ func Relay(ctx context.Context, addr *uri.Address, cfg *Config, in *Stream) (*St
 
 // sourcePlan prepares a source channel's task with session ID id (zero
 // means random).
-func sourcePlan(addr *uri.Address, cfg *Config, id SessionID) (*plan, error) {
-	if addr == nil {
-		return nil, errors.New("migration: nil address")
+func sourcePlan(addr uri.Address, cfg *Config, id SessionID) (*plan, error) {
+	if addr.IsZero() {
+		return nil, errZeroAddress
 	}
 	c := cfg.populate()
 	if err := c.validate(); err != nil {
@@ -144,15 +144,15 @@ func keepAlive(in *uri.Inet) (net.KeepAliveConfig, bool) {
 
 // socketTarget returns the network and address that package channel dials
 // or listens on for a tcp, unix or vsock Address.
-func socketTarget(addr *uri.Address) (network, address string, err error) {
+func socketTarget(addr uri.Address) (network, address string, err error) {
 	switch addr.Transport {
 	case uri.TCP:
 		network, err = tcpNetwork(&addr.Inet)
 		return network, net.JoinHostPort(addr.Inet.Host, addr.Inet.Port), err
 	case uri.Unix:
-		return "unix", addr.Path, nil
+		return "unix", addr.Unix.Path, nil
 	case uri.Vsock:
-		return "vsock", fmt.Sprintf("%d:%d", addr.CID, addr.Port), nil
+		return "vsock", fmt.Sprintf("%d:%d", addr.Vsock.CID, addr.Vsock.Port), nil
 	}
 	return "", "", fmt.Errorf("migration: %s is not a socket transport", addr.Transport)
 }
@@ -161,7 +161,7 @@ func socketTarget(addr *uri.Address) (network, address string, err error) {
 // refused socket connection is retried until ctx ends (dial-back, where the
 // source may not listen yet). write selects the direction of file: (true:
 // create and write at the offset; false: read from it).
-func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, write bool) (channel.Channel, error) {
+func dialChannel(ctx context.Context, addr uri.Address, cfg *Config, retry, write bool) (channel.Channel, error) {
 	switch addr.Transport {
 	case uri.TCP, uri.Unix, uri.Vsock:
 		network, address, err := socketTarget(addr)
@@ -210,7 +210,7 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 		return c, nil
 	case uri.File:
 		if !write {
-			f, err := channel.OpenFile(addr.Path, os.O_RDONLY, 0, addr.Offset)
+			f, err := channel.OpenFile(addr.File.Path, os.O_RDONLY, 0, addr.File.Offset)
 			if err != nil {
 				return nil, err
 			}
@@ -219,7 +219,7 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 		// As QEMU: create, truncate at the offset (the descriptor, as
 		// QEMU's ftruncate: the path may name another file by now),
 		// write from there.
-		f, err := channel.OpenFile(addr.Path, os.O_CREATE|os.O_WRONLY, 0o600, addr.Offset)
+		f, err := channel.OpenFile(addr.File.Path, os.O_CREATE|os.O_WRONLY, 0o600, addr.File.Offset)
 		if err != nil {
 			return nil, err
 		}
@@ -228,11 +228,11 @@ func dialChannel(ctx context.Context, addr *uri.Address, cfg *Config, retry, wri
 			return nil, err
 		}
 		if testHookFileOpened != nil {
-			testHookFileOpened(addr.Path)
+			testHookFileOpened(addr.File.Path)
 		}
-		if err := f.OSFile().Truncate(addr.Offset); err != nil {
+		if err := f.OSFile().Truncate(addr.File.Offset); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("migration: file:%s: %w", addr.Path, err)
+			return nil, fmt.Errorf("migration: file:%s: %w", addr.File.Path, err)
 		}
 		return c, nil
 	}
@@ -267,7 +267,7 @@ func lookupFD(name string, cfg *Config) (*os.File, error) {
 
 // acceptOne listens on addr, accepts one connection and stops listening
 // (dial-back source).
-func acceptOne(ctx context.Context, addr *uri.Address, cfg *Config) (channel.Channel, error) {
+func acceptOne(ctx context.Context, addr uri.Address, cfg *Config) (channel.Channel, error) {
 	ln, err := listenSocket(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func acceptOne(ctx context.Context, addr *uri.Address, cfg *Config) (channel.Cha
 }
 
 // listenSocket listens on a tcp, unix or vsock address with its options.
-func listenSocket(ctx context.Context, addr *uri.Address) (*channel.Listener, error) {
+func listenSocket(ctx context.Context, addr uri.Address) (*channel.Listener, error) {
 	network, address, err := socketTarget(addr)
 	if err != nil {
 		return nil, err

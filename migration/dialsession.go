@@ -22,7 +22,7 @@ import (
 // If a channel cannot be set up (a failed dial, an accept that times out,
 // a refusal), DialSession closes the others and returns the first error,
 // a *PhaseError.
-func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*SourceSession, error) {
+func DialSession(ctx context.Context, addr uri.Address, cfg *Config) (*SourceSession, error) {
 	c, err := sessionConfig(addr, cfg)
 	if err != nil {
 		return nil, err
@@ -47,9 +47,9 @@ func DialSession(ctx context.Context, addr *uri.Address, cfg *Config) (*SourceSe
 
 // sessionConfig checks what DialSession is asked to do and returns the
 // populated Config.
-func sessionConfig(addr *uri.Address, cfg *Config) (*Config, error) {
-	if addr == nil {
-		return nil, errors.New("migration: nil address")
+func sessionConfig(addr uri.Address, cfg *Config) (*Config, error) {
+	if addr.IsZero() {
+		return nil, errZeroAddress
 	}
 	c := cfg.populate()
 	if err := c.validate(); err != nil {
@@ -84,7 +84,7 @@ func closeStreams(streams []*Stream) {
 
 // dialSourceChannels connects the main channel, then the others in
 // parallel.
-func dialSourceChannels(ctx context.Context, addr *uri.Address, c *Config, id SessionID) ([]*Stream, error) {
+func dialSourceChannels(ctx context.Context, addr uri.Address, c *Config, id SessionID) ([]*Stream, error) {
 	streams := make([]*Stream, c.Channels)
 	tasks := make([]*Task, c.Channels)
 	for i := range tasks {
@@ -119,7 +119,7 @@ func dialSourceChannels(ctx context.Context, addr *uri.Address, c *Config, id Se
 
 // acceptSourceChannels listens on addr and takes the destination's
 // channels of session id, each placed by its hello.
-func acceptSourceChannels(ctx context.Context, addr *uri.Address, c *Config, id SessionID) ([]*Stream, error) {
+func acceptSourceChannels(ctx context.Context, addr uri.Address, c *Config, id SessionID) ([]*Stream, error) {
 	ln, err := listenSocket(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func acceptSourceChannels(ctx context.Context, addr *uri.Address, c *Config, id 
 // running and the channels placed so far.
 type dialBackAccept struct {
 	ctx     context.Context
-	addr    *uri.Address
+	addr    uri.Address
 	c       *Config
 	id      SessionID
 	ln      *channel.Listener

@@ -58,8 +58,9 @@
 // client and needs endpoint=client credentials: the source, as in QEMU,
 // unless [Config].DialBack reverses the connection. tls-hostname defaults
 // to the host of a tcp address; a client with x509 credentials on unix,
-// vsock, exec or fd needs it, as in QEMU. tls-authz names an authz object
-// that the server checks the client's distinguished name against.
+// vsock, exec or fd, or on tcp with an empty host, needs it, as in QEMU.
+// tls-authz names an authz object that the server checks the client's
+// distinguished name against.
 //
 // # Tasks and phases
 //

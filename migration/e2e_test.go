@@ -20,7 +20,7 @@ import (
 	"github.com/livemig/livemig/uri"
 )
 
-func mustParse(t testing.TB, s string) *uri.Address {
+func mustParse(t testing.TB, s string) uri.Address {
 	t.Helper()
 	a, err := uri.Parse(s)
 	if err != nil {

@@ -292,7 +292,7 @@ func rawPeer(t *testing.T, fn func(c net.Conn)) string {
 // rawDial connects to a Listener and returns the raw connection.
 func rawDial(t *testing.T, ln *Listener) net.Conn {
 	t.Helper()
-	c, err := net.Dial("unix", ln.Addr().Path)
+	c, err := net.Dial("unix", ln.Addr().Unix.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package migration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -27,9 +26,9 @@ import (
 //
 // The methods of Listener may be called from any goroutine.
 type Listener struct {
-	addr  *uri.Address // as given
-	bound *uri.Address // with the real port
-	cfg   *Config      // populated
+	addr  uri.Address // as given
+	bound uri.Address // with the real port
+	cfg   *Config     // populated
 	ln    *channel.Listener
 
 	mu        sync.Mutex
@@ -48,9 +47,9 @@ type Listener struct {
 // looked up again for each channel, so replaced objects apply to new
 // channels. The context bounds only the setup, as for
 // net.ListenConfig.Listen.
-func Listen(ctx context.Context, addr *uri.Address, cfg *Config) (*Listener, error) {
-	if addr == nil {
-		return nil, errors.New("migration: nil address")
+func Listen(ctx context.Context, addr uri.Address, cfg *Config) (*Listener, error) {
+	if addr.IsZero() {
+		return nil, errZeroAddress
 	}
 	c := cfg.populate()
 	if err := c.validate(); err != nil {
@@ -84,10 +83,10 @@ func Listen(ctx context.Context, addr *uri.Address, cfg *Config) (*Listener, err
 }
 
 // boundAddress returns addr with the port the listener really bound.
-func boundAddress(addr *uri.Address, addrs []net.Addr) *uri.Address {
-	b := *addr
+func boundAddress(addr uri.Address, addrs []net.Addr) uri.Address {
+	b := addr
 	if addr.Transport != uri.TCP || len(addrs) == 0 {
-		return &b
+		return b
 	}
 	if ta, ok := addrs[0].(*net.TCPAddr); ok {
 		b.Inet.Port = strconv.Itoa(ta.Port)
@@ -99,16 +98,15 @@ func boundAddress(addr *uri.Address, addrs []net.Addr) *uri.Address {
 			}
 		}
 	}
-	return &b
+	return b
 }
 
 // Addr returns the address the Listener serves, with the port it really
 // bound for tcp (so "tcp:127.0.0.1:0" becomes "tcp:127.0.0.1:41234") and
 // "localhost" for an empty host: an address a source on this host can
 // dial. With DialBack it is the address given to Listen.
-func (l *Listener) Addr() *uri.Address {
-	b := *l.bound
-	return &b
+func (l *Listener) Addr() uri.Address {
+	return l.bound
 }
 
 // Close stops listening and unblocks AcceptTask; tasks already started go

@@ -119,7 +119,7 @@ func newServer(cfg *Config) *Server {
 }
 
 // Addr returns the Listener's address, as Listener.Addr.
-func (s *Server) Addr() *uri.Address { return s.ln.Addr() }
+func (s *Server) Addr() uri.Address { return s.ln.Addr() }
 
 // acceptLoop accepts connections and runs a task for each.
 func (s *Server) acceptLoop() {

@@ -548,7 +548,7 @@ func TestServerClosesChannelFailingResolve(t *testing.T) {
 	if err := dstCfg.Registry.Remove("nobody"); err != nil { // every task fails in resolve
 		t.Fatal(err)
 	}
-	c, err := net.Dial("unix", srv.Addr().Path)
+	c, err := net.Dial("unix", srv.Addr().Unix.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func (t *Task) finish(s *Stream, err error) {
 
 // plan describes the channel a task sets up.
 type plan struct {
-	addr   *uri.Address
+	addr   uri.Address
 	cfg    *Config // populated
 	dial   bool    // this side opens the connection: TLS client, hello initiator
 	source bool    // this side is the migration source
@@ -231,7 +231,7 @@ type tlsSetup struct {
 
 // resolveTLS merges the tls-* options and looks the objects up, before any
 // connection is made.
-func resolveTLS(addr *uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
+func resolveTLS(addr uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 	params, err := cfg.tlsParams(addr)
 	if err != nil || params.Creds == "" {
 		return nil, err
@@ -262,11 +262,10 @@ func resolveTLS(addr *uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 	}
 	sec := &tlsSetup{creds: creds}
 	if dial {
-		sec.hostname = params.Hostname
-		if sec.hostname == "" && addr.Transport == uri.TCP {
-			sec.hostname = addr.Inet.Host
-		}
-		if sec.hostname == "" && creds.Kind() == crypto.X509 {
+		merged := addr
+		merged.TLS = params
+		sec.hostname = tlsHostname(merged)
+		if creds.Kind() == crypto.X509 && needsTLSHostname(merged) {
 			return nil, fmt.Errorf("migration: tls-creds %q: x509 credentials need tls-hostname on %s: addresses (only tcp: gives a host name)", params.Creds, addr.Transport)
 		}
 	} else if params.Authz != "" {

@@ -2,11 +2,12 @@
 // a migration stream goes, such as "tcp:[::1]:4444,tls-creds=tls0" or
 // "exec:gzip -c > /tmp/vm.gz".
 //
-// [Parse] turns a string into an [Address], a typed value with one field set
-// per transport, and [Address.String] turns it back into a canonical string:
-// for every Address a that Parse returns, Parse(a.String()) returns an equal
-// Address. Malformed input gives an [*Error] that quotes the input, names
-// the byte offset of the problem and says what was expected there.
+// [Parse] turns a string into an [Address], a comparable value with its own
+// fields for each transport, and [Address.String] turns it back into a
+// canonical string: for every Address a that Parse returns,
+// Parse(a.String()) == a. Malformed input gives an [*Error] that quotes the
+// input, names the byte offset of the problem and says what was expected
+// there.
 //
 // The grammar is QEMU's (the -incoming option and the migrate command's
 // uri), extended with TLS options. This package knows nothing of sockets,
@@ -23,13 +24,13 @@
 //	| tcp:HOST:PORT[,opt]...             | Inet.Host, Inet.Port        | to, numeric, ipv4, ipv6, keep-alive,      |
 //	| tcp:[IPV6]:PORT[,opt]...           |                             | keep-alive-count, keep-alive-idle,        |
 //	| tcp::PORT[,opt]...                 |                             | keep-alive-interval, mptcp, tls-*         |
-//	| unix:PATH[,tls-*]...               | Path                        | trailing tls-* only                       |
-//	| unix:@NAME[,tls-*]...              | Path (abstract, Linux)      | trailing tls-* only                       |
-//	| vsock:CID:PORT[,tls-*]...          | CID, Port                   | tls-*                                     |
+//	| unix:PATH[,tls-*]...               | Unix.Path                   | trailing tls-* only                       |
+//	| unix:@NAME[,tls-*]...              | Unix.Path (abstract, Linux) | trailing tls-* only                       |
+//	| vsock:CID:PORT[,tls-*]...          | Vsock.CID, Vsock.Port       | tls-*                                     |
 //	| exec:COMMAND[,tls-*]...            | Command                     | trailing tls-* only                       |
 //	| fd:NUMBER[,tls-*]...               | FD                          | tls-*                                     |
 //	| fd:NAME[,tls-*]...                 | FD                          | tls-*                                     |
-//	| file:PATH[,offset=SIZE]            | Path, Offset                | offset; no tls-* (a file is no peer)      |
+//	| file:PATH[,offset=SIZE]            | File.Path, File.Offset      | offset; no tls-* (a file is no peer)      |
 //
 // The options:
 //
@@ -47,7 +48,7 @@
 //	| tls-creds=ID            | tcp unix vsock exec fd  | object ID                    | TLS.Creds              |
 //	| tls-hostname=NAME       | tcp unix vsock exec fd  | host name or IP address      | TLS.Hostname           |
 //	| tls-authz=ID            | tcp unix vsock exec fd  | object ID                    | TLS.Authz              |
-//	| offset=SIZE             | file                    | bytes, with suffixes         | Offset                 |
+//	| offset=SIZE             | file                    | bytes, with suffixes         | File.Offset            |
 //
 // String writes options in the order of this table, switches as on or off,
 // numbers in decimal, and leaves out absent options.
@@ -144,24 +145,30 @@
 // QEMU's migration URIs have no TLS options; QEMU sets tls-creds,
 // tls-hostname and tls-authz as migration parameters. livemig accepts them
 // in the URI too, on every transport that reaches a peer (tcp, unix, vsock,
-// exec, fd; see [Address.ReachesPeer]) and rejects them on file:. They
-// name objects in a crypto.Registry; a URI never holds secrets.
+// exec, fd) and rejects them on file:. They name objects in a
+// crypto.Registry; a URI never holds secrets.
 //
 // tls-creds and tls-authz take object IDs, which follow QEMU's id_wellformed
 // rule (util/id.c): a letter, then letters, digits, '-', '.' and '_'.
 // tls-hostname takes a host name (letters, digits, '-', '.', '_') or an IP
 // address without zone. tls-hostname or tls-authz without tls-creds is an
-// error. As in QEMU, a client with x509 credentials on a transport without a
-// host name needs tls-hostname; see [Address.TLSHostname] and
-// [Address.NeedsTLSHostname].
+// error. Which name a TLS client checks, and when a missing one is an
+// error, is decided by package migration, which also merges these options
+// with its Config: this package only parses them.
 //
 // # Addresses
 //
-// An [Address] sets only the fields of its transport and holds no pointers,
-// so == compares two Addresses and assignment copies one. Helpers answer
-// what the layers above ask: [Address.ReachesPeer], [Address.TLSHostname],
-// [Address.NeedsTLSHostname], [Inet.HostPort], [Inet.PortRange],
-// [Inet.Families] and [Switch.Value].
+// An [Address] keeps each transport's fields in a place named after that
+// transport: [Inet] for tcp, [UnixAddr] for unix, [VsockAddr] for vsock,
+// Command for exec, FD for fd and [FileAddr] for file, with [TLS] beside
+// them for the transports that reach a peer. Parse sets only the fields of
+// the Address's Transport, so reading another transport's field, such as
+// a.Inet.Port of a vsock address, is visibly a mistake and gives its zero
+// value. An Address holds no pointers: == compares two Addresses,
+// assignment copies one, and it can be a map key. The zero Address names
+// no endpoint ([Address.IsZero]). Helpers answer what the layers above
+// ask of a tcp address: [Inet.HostPort], [Inet.PortRange], [Inet.Families]
+// and [Switch.Value].
 //
 // # Errors
 //

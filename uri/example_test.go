@@ -8,20 +8,35 @@ import (
 )
 
 func ExampleParse() {
-	a, err := uri.Parse("tcp:[::1]:4444,tls-creds=tls0,ipv6")
+	a, err := uri.Parse("tcp:[::1]:04444,ipv6,tls-creds=tls0")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	// A tcp address keeps its fields in a.Inet; a.Vsock, a.Unix and
+	// a.File stay zero.
 	fmt.Println(a.Transport)
 	fmt.Println(a.Inet.Host, a.Inet.Port, a.Inet.IPv6)
 	fmt.Println(a.Inet.HostPort())
-	fmt.Println(a.TLS.Creds, a.TLSHostname())
+	fmt.Println(a.TLS.Creds)
+	// String gives the canonical form, which parses to an equal Address.
+	fmt.Println(a)
+	b, _ := uri.Parse(a.String())
+	fmt.Println(a == b)
 	// Output:
 	// tcp
 	// ::1 4444 on
 	// [::1]:4444
-	// tls0 ::1
+	// tls0
+	// tcp:[::1]:4444,ipv6=on,tls-creds=tls0
+	// true
+}
+
+func ExampleParse_vsock() {
+	a, _ := uri.Parse("vsock:3:1234")
+	fmt.Println(a.Vsock.CID, a.Vsock.Port)
+	// Output:
+	// 3 1234
 }
 
 func ExampleParse_exec() {
@@ -36,9 +51,9 @@ func ExampleParse_exec() {
 
 func ExampleParse_file() {
 	a, _ := uri.Parse("file:/var/lib/vm.state,offset=1.5M")
-	fmt.Println(a.Path, a.Offset, a.ReachesPeer())
+	fmt.Println(a.File.Path, a.File.Offset)
 	// Output:
-	// /var/lib/vm.state 1572864 false
+	// /var/lib/vm.state 1572864
 }
 
 func ExampleParse_error() {
@@ -73,21 +88,6 @@ func ExampleAddress_String() {
 	// unix:/run/mig.sock,tls-creds=tls0,tls-hostname=dst
 	// fd:7
 	// file:/tmp/vm,offset=4096
-}
-
-func ExampleAddress_NeedsTLSHostname() {
-	for _, s := range []string{
-		"tcp:dst.example:4444,tls-creds=tls0",
-		"unix:/run/mig.sock,tls-creds=tls0",
-		"unix:/run/mig.sock,tls-creds=tls0,tls-hostname=dst.example",
-	} {
-		a, _ := uri.Parse(s)
-		fmt.Printf("%q %v\n", a.TLSHostname(), a.NeedsTLSHostname())
-	}
-	// Output:
-	// "dst.example" false
-	// "" true
-	// "dst.example" false
 }
 
 func ExampleInet_PortRange() {

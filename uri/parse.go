@@ -51,14 +51,14 @@ func (o *option) valOff() int { return o.off + len(o.key) + 1 }
 
 // Parse parses a migration URI into an Address. The grammar is in the
 // package documentation. Every malformed input gives an *Error naming the
-// offset of the problem; Parse never panics.
-func Parse(s string) (*Address, error) {
+// offset of the problem, and the zero Address; Parse never panics.
+func Parse(s string) (Address, error) {
 	p := &parser{in: s}
 	a, err := p.parse()
 	if err != nil {
-		return nil, err
+		return Address{}, err
 	}
-	return a, nil
+	return *a, nil
 }
 
 func (p *parser) parse() (*Address, *Error) {
@@ -510,7 +510,7 @@ func (p *parser) parseUnix(a *Address, body string, off int) *Error {
 	case path[0] != '@' && len(path) > maxUnixPath:
 		return p.fail(off+maxUnixPath, "path is %d bytes long: expected at most %d for a unix socket", len(path), maxUnixPath)
 	}
-	a.Path = path
+	a.Unix.Path = path
 	return p.tlsOptions(a, tls)
 }
 
@@ -535,11 +535,11 @@ func (p *parser) parseVsock(a *Address, body string, off int) *Error {
 	if err != nil {
 		return err
 	}
-	a.CID = n
+	a.Vsock.CID = n
 	if n, err = p.parseU32(port, off+len(cid)+1, "port"); err != nil {
 		return err
 	}
-	a.Port = n
+	a.Vsock.Port = n
 	return p.peerOptions(a, opts, hasOpts, off+len(addr)+1)
 }
 
@@ -619,7 +619,7 @@ func (p *parser) parseFile(a *Address, body string, off int) *Error {
 	if _, tls := cutTrailingTLS(path, off); len(tls) > 0 {
 		return p.fail(tls[0].off, "option %s on file: a file is no peer: expected no TLS options", tls[0].key)
 	}
-	a.Path = path
+	a.File.Path = path
 	if !hasOffset {
 		return nil
 	}
@@ -639,7 +639,7 @@ func (p *parser) parseFile(a *Address, body string, off int) *Error {
 	if reason != "" {
 		return p.failErr(sizeOff+bad, cause, "%s", reason)
 	}
-	a.Offset = n
+	a.File.Offset = n
 	return nil
 }
 

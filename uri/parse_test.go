@@ -2,7 +2,6 @@ package uri
 
 import (
 	"errors"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,27 +103,27 @@ var parseTests = []struct {
 	{"tcp tls id chars", "tcp:h:1,tls-creds=a-b.c_d9", tcp("h", "1", withTLS("a-b.c_d9", "", "")), ""},
 
 	// qemu-options.hx, -incoming unix:socketpath; the rest of the URI is the path
-	{"unix", "unix:/tmp/migrate.sock", Address{Transport: Unix, Path: "/tmp/migrate.sock"}, ""},
-	{"unix relative", "unix:sock", Address{Transport: Unix, Path: "sock"}, ""},
-	{"unix commas", "unix:/tmp/a,b=c,d", Address{Transport: Unix, Path: "/tmp/a,b=c,d"}, ""},
-	{"unix colon", "unix:/tmp/a:b", Address{Transport: Unix, Path: "/tmp/a:b"}, ""},
-	{"unix abstract", "unix:@livemig", Address{Transport: Unix, Path: "@livemig"}, ""},
-	{"unix max path", "unix:/" + strings.Repeat("p", 106), Address{Transport: Unix, Path: "/" + strings.Repeat("p", 106)}, ""},
-	{"unix max abstract", "unix:@" + strings.Repeat("p", 107), Address{Transport: Unix, Path: "@" + strings.Repeat("p", 107)}, ""},
+	{"unix", "unix:/tmp/migrate.sock", Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/migrate.sock"}}, ""},
+	{"unix relative", "unix:sock", Address{Transport: Unix, Unix: UnixAddr{Path: "sock"}}, ""},
+	{"unix commas", "unix:/tmp/a,b=c,d", Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/a,b=c,d"}}, ""},
+	{"unix colon", "unix:/tmp/a:b", Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/a:b"}}, ""},
+	{"unix abstract", "unix:@livemig", Address{Transport: Unix, Unix: UnixAddr{Path: "@livemig"}}, ""},
+	{"unix max path", "unix:/" + strings.Repeat("p", 106), Address{Transport: Unix, Unix: UnixAddr{Path: "/" + strings.Repeat("p", 106)}}, ""},
+	{"unix max abstract", "unix:@" + strings.Repeat("p", 107), Address{Transport: Unix, Unix: UnixAddr{Path: "@" + strings.Repeat("p", 107)}}, ""},
 	// livemig: trailing TLS options on unix:
 	{"unix tls", "unix:/tmp/m.sock,tls-creds=tls0,tls-hostname=dst.example",
-		Address{Transport: Unix, Path: "/tmp/m.sock", TLS: TLS{Creds: "tls0", Hostname: "dst.example"}}, ""},
+		Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/m.sock"}, TLS: TLS{Creds: "tls0", Hostname: "dst.example"}}, ""},
 	{"unix tls reordered", "unix:/s,tls-authz=z,tls-hostname=h,tls-creds=c",
-		Address{Transport: Unix, Path: "/s", TLS: TLS{Creds: "c", Hostname: "h", Authz: "z"}}, "unix:/s,tls-creds=c,tls-hostname=h,tls-authz=z"},
-	{"unix comma before tls", "unix:/s,,tls-creds=c", Address{Transport: Unix, Path: "/s,", TLS: TLS{Creds: "c"}}, ""},
-	{"unix tls-like without =", "unix:/s,tls-creds", Address{Transport: Unix, Path: "/s,tls-creds"}, ""},
-	{"unix tls not trailing", "unix:/s,tls-creds=c,x", Address{Transport: Unix, Path: "/s,tls-creds=c,x"}, ""},
+		Address{Transport: Unix, Unix: UnixAddr{Path: "/s"}, TLS: TLS{Creds: "c", Hostname: "h", Authz: "z"}}, "unix:/s,tls-creds=c,tls-hostname=h,tls-authz=z"},
+	{"unix comma before tls", "unix:/s,,tls-creds=c", Address{Transport: Unix, Unix: UnixAddr{Path: "/s,"}, TLS: TLS{Creds: "c"}}, ""},
+	{"unix tls-like without =", "unix:/s,tls-creds", Address{Transport: Unix, Unix: UnixAddr{Path: "/s,tls-creds"}}, ""},
+	{"unix tls not trailing", "unix:/s,tls-creds=c,x", Address{Transport: Unix, Unix: UnixAddr{Path: "/s,tls-creds=c,x"}}, ""},
 
 	// qemu-options.hx, -incoming vsock:cid:port (util/qemu-sockets.c vsock_parse)
-	{"vsock", "vsock:3:1234", Address{Transport: Vsock, CID: 3, Port: 1234}, ""},
-	{"vsock any", "vsock:4294967295:4294967295", Address{Transport: Vsock, CID: 4294967295, Port: 4294967295}, ""},
-	{"vsock zeros", "vsock:02:010", Address{Transport: Vsock, CID: 2, Port: 10}, "vsock:2:10"},
-	{"vsock tls", "vsock:2:1,tls-creds=t,tls-hostname=h", Address{Transport: Vsock, CID: 2, Port: 1, TLS: TLS{Creds: "t", Hostname: "h"}}, ""},
+	{"vsock", "vsock:3:1234", Address{Transport: Vsock, Vsock: VsockAddr{CID: 3, Port: 1234}}, ""},
+	{"vsock any", "vsock:4294967295:4294967295", Address{Transport: Vsock, Vsock: VsockAddr{CID: 4294967295, Port: 4294967295}}, ""},
+	{"vsock zeros", "vsock:02:010", Address{Transport: Vsock, Vsock: VsockAddr{CID: 2, Port: 10}}, "vsock:2:10"},
+	{"vsock tls", "vsock:2:1,tls-creds=t,tls-hostname=h", Address{Transport: Vsock, Vsock: VsockAddr{CID: 2, Port: 1}, TLS: TLS{Creds: "t", Hostname: "h"}}, ""},
 
 	// docs/devel/migration/main.rst: migrate "exec:cat > mig" / -incoming "exec:cat mig"
 	{"exec", "exec:cat > mig", Address{Transport: Exec, Command: "cat > mig"}, ""},
@@ -145,43 +144,43 @@ var parseTests = []struct {
 	{"fd tls", "fd:mig,tls-creds=t,tls-hostname=h,tls-authz=z", Address{Transport: FD, FD: "mig", TLS: TLS{Creds: "t", Hostname: "h", Authz: "z"}}, ""},
 
 	// qemu-options.hx, -incoming file:filename[,offset=offset] (8.2)
-	{"file", "file:/tmp/vm.state", Address{Transport: File, Path: "/tmp/vm.state"}, ""},
+	{"file", "file:/tmp/vm.state", Address{Transport: File, File: FileAddr{Path: "/tmp/vm.state"}}, ""},
 	// docs/devel/migration/mapped-ram.rst: migrate file:/path/to/migration/file
-	{"file mapped-ram doc", "file:/path/to/migration/file", Address{Transport: File, Path: "/path/to/migration/file"}, ""},
-	{"file commas", "file:/tmp/a,b", Address{Transport: File, Path: "/tmp/a,b"}, ""},
-	{"file offset", "file:/tmp/vm,offset=4096", Address{Transport: File, Path: "/tmp/vm", Offset: 4096}, ""},
-	{"file offset 0", "file:/tmp/vm,offset=0", Address{Transport: File, Path: "/tmp/vm"}, "file:/tmp/vm"},
+	{"file mapped-ram doc", "file:/path/to/migration/file", Address{Transport: File, File: FileAddr{Path: "/path/to/migration/file"}}, ""},
+	{"file commas", "file:/tmp/a,b", Address{Transport: File, File: FileAddr{Path: "/tmp/a,b"}}, ""},
+	{"file offset", "file:/tmp/vm,offset=4096", Address{Transport: File, File: FileAddr{Path: "/tmp/vm", Offset: 4096}}, ""},
+	{"file offset 0", "file:/tmp/vm,offset=0", Address{Transport: File, File: FileAddr{Path: "/tmp/vm"}}, "file:/tmp/vm"},
 	// util/cutils.c qemu_strtosz: suffixes b k M G T P E, case-insensitive, binary
-	{"file offset b", "file:/f,offset=7b", Address{Transport: File, Path: "/f", Offset: 7}, "file:/f,offset=7"},
-	{"file offset B", "file:/f,offset=7B", Address{Transport: File, Path: "/f", Offset: 7}, "file:/f,offset=7"},
-	{"file offset k", "file:/f,offset=64k", Address{Transport: File, Path: "/f", Offset: 64 << 10}, "file:/f,offset=65536"},
-	{"file offset K", "file:/f,offset=64K", Address{Transport: File, Path: "/f", Offset: 64 << 10}, "file:/f,offset=65536"},
-	{"file offset M", "file:/f,offset=1M", Address{Transport: File, Path: "/f", Offset: 1 << 20}, "file:/f,offset=1048576"},
-	{"file offset m", "file:/f,offset=1m", Address{Transport: File, Path: "/f", Offset: 1 << 20}, "file:/f,offset=1048576"},
-	{"file offset G", "file:/f,offset=2G", Address{Transport: File, Path: "/f", Offset: 2 << 30}, "file:/f,offset=2147483648"},
-	{"file offset T", "file:/f,offset=1T", Address{Transport: File, Path: "/f", Offset: 1 << 40}, "file:/f,offset=1099511627776"},
-	{"file offset P", "file:/f,offset=1p", Address{Transport: File, Path: "/f", Offset: 1 << 50}, "file:/f,offset=1125899906842624"},
-	{"file offset E", "file:/f,offset=7E", Address{Transport: File, Path: "/f", Offset: 7 << 60}, "file:/f,offset=8070450532247928832"},
+	{"file offset b", "file:/f,offset=7b", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 7}}, "file:/f,offset=7"},
+	{"file offset B", "file:/f,offset=7B", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 7}}, "file:/f,offset=7"},
+	{"file offset k", "file:/f,offset=64k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 64 << 10}}, "file:/f,offset=65536"},
+	{"file offset K", "file:/f,offset=64K", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 64 << 10}}, "file:/f,offset=65536"},
+	{"file offset M", "file:/f,offset=1M", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1 << 20}}, "file:/f,offset=1048576"},
+	{"file offset m", "file:/f,offset=1m", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1 << 20}}, "file:/f,offset=1048576"},
+	{"file offset G", "file:/f,offset=2G", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 2 << 30}}, "file:/f,offset=2147483648"},
+	{"file offset T", "file:/f,offset=1T", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1 << 40}}, "file:/f,offset=1099511627776"},
+	{"file offset P", "file:/f,offset=1p", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1 << 50}}, "file:/f,offset=1125899906842624"},
+	{"file offset E", "file:/f,offset=7E", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 7 << 60}}, "file:/f,offset=8070450532247928832"},
 	// qemu_strtosz: fractions need a scale, "1.k" and ".5k" are valid, halves round up
-	{"file offset fraction", "file:/f,offset=1.5k", Address{Transport: File, Path: "/f", Offset: 1536}, "file:/f,offset=1536"},
-	{"file offset no frac digits", "file:/f,offset=1.k", Address{Transport: File, Path: "/f", Offset: 1024}, "file:/f,offset=1024"},
-	{"file offset no int digits", "file:/f,offset=.5M", Address{Transport: File, Path: "/f", Offset: 512 << 10}, "file:/f,offset=524288"},
-	{"file offset round half up", "file:/f,offset=0.0009765625k", Address{Transport: File, Path: "/f", Offset: 1}, "file:/f,offset=1"},
-	{"file offset round down", "file:/f,offset=0.00048828125k", Address{Transport: File, Path: "/f", Offset: 1}, "file:/f,offset=1"},
-	{"file offset round small", "file:/f,offset=0.0001k", Address{Transport: File, Path: "/f"}, "file:/f"},
-	{"file offset whole fraction", "file:/f,offset=1.0", Address{Transport: File, Path: "/f", Offset: 1}, "file:/f,offset=1"},
-	{"file offset trailing dot", "file:/f,offset=3.", Address{Transport: File, Path: "/f", Offset: 3}, "file:/f,offset=3"},
-	{"file offset octal-looking", "file:/f,offset=010", Address{Transport: File, Path: "/f", Offset: 10}, "file:/f,offset=10"},
+	{"file offset fraction", "file:/f,offset=1.5k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1536}}, "file:/f,offset=1536"},
+	{"file offset no frac digits", "file:/f,offset=1.k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1024}}, "file:/f,offset=1024"},
+	{"file offset no int digits", "file:/f,offset=.5M", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 512 << 10}}, "file:/f,offset=524288"},
+	{"file offset round half up", "file:/f,offset=0.0009765625k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1}}, "file:/f,offset=1"},
+	{"file offset round down", "file:/f,offset=0.00048828125k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1}}, "file:/f,offset=1"},
+	{"file offset round small", "file:/f,offset=0.0001k", Address{Transport: File, File: FileAddr{Path: "/f"}}, "file:/f"},
+	{"file offset whole fraction", "file:/f,offset=1.0", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1}}, "file:/f,offset=1"},
+	{"file offset trailing dot", "file:/f,offset=3.", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 3}}, "file:/f,offset=3"},
+	{"file offset octal-looking", "file:/f,offset=010", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 10}}, "file:/f,offset=10"},
 	// qemu-options.hx: "offset allows the common size suffixes, or a 0x prefix, but not both";
 	// so 0x1b is 27 and 0x1E is 30
-	{"file offset hex", "file:/f,offset=0x1000", Address{Transport: File, Path: "/f", Offset: 4096}, "file:/f,offset=4096"},
-	{"file offset hex b", "file:/f,offset=0x1b", Address{Transport: File, Path: "/f", Offset: 27}, "file:/f,offset=27"},
-	{"file offset HEX E", "file:/f,offset=0X1E", Address{Transport: File, Path: "/f", Offset: 30}, "file:/f,offset=30"},
-	{"file offset max", "file:/f,offset=9223372036854775807", Address{Transport: File, Path: "/f", Offset: 1<<63 - 1}, ""},
-	{"file offset max hex", "file:/f,offset=0x7fffffffffffffff", Address{Transport: File, Path: "/f", Offset: 1<<63 - 1}, "file:/f,offset=9223372036854775807"},
-	{"file offset 8E-1", "file:/f,offset=7.99999999999999999913k", Address{Transport: File, Path: "/f", Offset: 8192}, "file:/f,offset=8192"},
+	{"file offset hex", "file:/f,offset=0x1000", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 4096}}, "file:/f,offset=4096"},
+	{"file offset hex b", "file:/f,offset=0x1b", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 27}}, "file:/f,offset=27"},
+	{"file offset HEX E", "file:/f,offset=0X1E", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 30}}, "file:/f,offset=30"},
+	{"file offset max", "file:/f,offset=9223372036854775807", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1<<63 - 1}}, ""},
+	{"file offset max hex", "file:/f,offset=0x7fffffffffffffff", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 1<<63 - 1}}, "file:/f,offset=9223372036854775807"},
+	{"file offset 8E-1", "file:/f,offset=7.99999999999999999913k", Address{Transport: File, File: FileAddr{Path: "/f", Offset: 8192}}, "file:/f,offset=8192"},
 	// file_parse_offset: strstr finds the first ",offset="
-	{"file path with tls text not trailing", "file:/a,tls-creds=x,b", Address{Transport: File, Path: "/a,tls-creds=x,b"}, ""},
+	{"file path with tls text not trailing", "file:/a,tls-creds=x,b", Address{Transport: File, File: FileAddr{Path: "/a,tls-creds=x,b"}}, ""},
 }
 
 func TestParse(t *testing.T) {
@@ -191,8 +190,8 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.in, err)
 			}
-			if !reflect.DeepEqual(*got, tt.want) {
-				t.Fatalf("Parse(%q)\n got %+v\nwant %+v", tt.in, *got, tt.want)
+			if got != tt.want {
+				t.Fatalf("Parse(%q)\n got %+v\nwant %+v", tt.in, got, tt.want)
 			}
 			canon := tt.canon
 			if canon == "" {
@@ -206,8 +205,8 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(String()=%q): %v", s, err)
 			}
-			if !reflect.DeepEqual(again, got) {
-				t.Fatalf("Parse(%q) = %+v, want %+v", s, *again, *got)
+			if again != got {
+				t.Fatalf("Parse(%q) = %+v, want %+v", s, again, got)
 			}
 		})
 	}
@@ -386,10 +385,10 @@ func TestParseErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, err := Parse(tt.in)
 			if err == nil {
-				t.Fatalf("Parse(%q) = %+v, want error %s", tt.in, *a, tt.wantErr)
+				t.Fatalf("Parse(%q) = %+v, want error %s", tt.in, a, tt.wantErr)
 			}
-			if a != nil {
-				t.Errorf("Parse(%q) returned a non-nil Address with its error", tt.in)
+			if !a.IsZero() {
+				t.Errorf("Parse(%q) returned %+v with its error, want the zero Address", tt.in, a)
 			}
 			if got := err.Error(); got != tt.wantErr {
 				t.Fatalf("Parse(%q) error\n got %s\nwant %s", tt.in, got, tt.wantErr)

@@ -98,7 +98,7 @@ type Inet struct {
 // HostPort returns Host and Port joined as net.JoinHostPort does: an IPv6
 // host is put in brackets ("[::1]:4444"), an empty host gives ":4444". The
 // result is what net.Dial and net.Listen take.
-func (i *Inet) HostPort() string {
+func (i Inet) HostPort() string {
 	return joinHostPort(i.Host, i.Port)
 }
 
@@ -107,7 +107,7 @@ func (i *Inet) HostPort() string {
 // reads them: naming one family on, or the other off, restricts the address
 // to that family; neither option, or both on, allows both. Parse rejects
 // both off, for which Families returns false, false.
-func (i *Inet) Families() (ipv4, ipv6 bool) {
+func (i Inet) Families() (ipv4, ipv6 bool) {
 	switch {
 	case i.IPv4 == Off && i.IPv6 == Off:
 		return false, false
@@ -124,7 +124,7 @@ func (i *Inet) Families() (ipv4, ipv6 bool) {
 // PortRange returns the numeric port range to listen on: first is Port and
 // last is To, or Port again when To is absent. ok is false when Port is a
 // service name, which only a resolver can turn into a number.
-func (i *Inet) PortRange() (first, last uint16, ok bool) {
+func (i Inet) PortRange() (first, last uint16, ok bool) {
 	n, err := strconv.ParseUint(i.Port, 10, 16)
 	if err != nil {
 		return 0, 0, false
@@ -136,44 +136,82 @@ func (i *Inet) PortRange() (first, last uint16, ok bool) {
 	return first, last, true
 }
 
+// UnixAddr holds a unix: address.
+type UnixAddr struct {
+	// Path is the socket's path as written, at most 107 bytes. A leading
+	// '@' names a socket in Linux's abstract namespace instead.
+	Path string
+}
+
+// VsockAddr holds a vsock: address, as QEMU's vsock_parse reads it.
+type VsockAddr struct {
+	CID  uint32 // context ID of the VM or host; 4294967295 is VMADDR_CID_ANY
+	Port uint32 // port; 4294967295 is VMADDR_PORT_ANY
+}
+
+// FileAddr holds a file: address.
+type FileAddr struct {
+	Path   string // the file's path as written
+	Offset int64  // byte offset where the stream starts; 0 when absent
+}
+
 // TLS holds the TLS options of an Address. They name objects in a
 // crypto.Registry; an Address never holds secrets. Parse fills them only on
-// transports that reach a peer (see Address.ReachesPeer).
+// the transports that reach a peer (tcp, unix, vsock, exec and fd) and
+// rejects them on file:.
 type TLS struct {
 	Creds    string // tls-creds=ID; "" means no TLS
 	Hostname string // tls-hostname=NAME: name the server certificate must match
 	Authz    string // tls-authz=ID: authorization object checking the client's name
 }
 
-// Address is a parsed migration URI. Only the fields of its Transport are
-// set; the others are zero. An Address holds no pointers: assignment copies
-// it and == compares it field by field. Parse spells switches, numbers and
-// option order one way, so "tcp:h:080,ipv4" and "tcp:h:80,ipv4=yes" give
-// equal Addresses, but it keeps host names, IPv6 addresses and paths as
-// written.
+// Address is a parsed migration URI. Each transport has its own fields,
+// named after it, and only the fields of a's Transport are set; the
+// others are zero:
+//
+//	| Transport | Fields                       |
+//	|-----------|------------------------------|
+//	| tcp       | Inet, TLS                    |
+//	| unix      | Unix, TLS                    |
+//	| vsock     | Vsock, TLS                   |
+//	| exec      | Command, TLS                 |
+//	| fd        | FD, TLS                      |
+//	| file      | File                         |
+//
+// An Address is a comparable value that holds no pointers: assignment
+// copies it and == compares it field by field. Parse spells switches,
+// numbers and option order one way, so "tcp:h:080,ipv4" and
+// "tcp:h:80,ipv4=yes" give equal Addresses, but it keeps host names, IPv6
+// addresses and paths as written. The zero Address names no endpoint; see
+// [Address.IsZero].
 type Address struct {
 	Transport Transport
 
-	Inet    Inet   // tcp
-	Path    string // unix (a leading '@' means abstract) and file
-	CID     uint32 // vsock: context ID
-	Port    uint32 // vsock: port
-	Command string // exec: run later by /bin/sh -c
-	FD      string // fd: a decimal number without leading zeros, or a name
-	Offset  int64  // file: byte offset, 0 when absent
+	Inet    Inet      // tcp
+	Unix    UnixAddr  // unix
+	Vsock   VsockAddr // vsock
+	Command string    // exec: run later by /bin/sh -c
+	FD      string    // fd: a decimal number without leading zeros, or a name
+	File    FileAddr  // file
 
-	TLS TLS
+	TLS TLS // tcp, unix, vsock, exec, fd
+}
+
+// IsZero reports whether a is the zero Address, which names no endpoint.
+// Parse never returns it without an error.
+func (a Address) IsZero() bool {
+	return a == Address{}
 }
 
 // String returns the canonical form of a. For every a that Parse returns,
-// Parse(a.String()) returns an Address equal to *a. The canonical form
+// Parse(a.String()) returns an Address equal to a. The canonical form
 // spells options key=value with on/off for switches, in the fixed order of
 // the grammar table in the package documentation, and numbers in decimal.
 //
 // String of an Address that Parse would not return (an unknown Transport,
-// a field Parse rejects) is not guaranteed to parse; an unknown Transport
-// gives "".
-func (a *Address) String() string {
+// a field Parse rejects) is not guaranteed to parse; an unknown Transport,
+// or the zero Address, gives "".
+func (a Address) String() string {
 	var b strings.Builder
 	switch a.Transport {
 	case TCP:
@@ -182,12 +220,12 @@ func (a *Address) String() string {
 		a.Inet.writeOptions(&b)
 	case Unix:
 		b.WriteString("unix:")
-		b.WriteString(a.Path)
+		b.WriteString(a.Unix.Path)
 	case Vsock:
 		b.WriteString("vsock:")
-		b.WriteString(strconv.FormatUint(uint64(a.CID), 10))
+		b.WriteString(strconv.FormatUint(uint64(a.Vsock.CID), 10))
 		b.WriteByte(':')
-		b.WriteString(strconv.FormatUint(uint64(a.Port), 10))
+		b.WriteString(strconv.FormatUint(uint64(a.Vsock.Port), 10))
 	case Exec:
 		b.WriteString("exec:")
 		b.WriteString(a.Command)
@@ -196,10 +234,10 @@ func (a *Address) String() string {
 		b.WriteString(a.FD)
 	case File:
 		b.WriteString("file:")
-		b.WriteString(a.Path)
-		if a.Offset != 0 {
+		b.WriteString(a.File.Path)
+		if a.File.Offset != 0 {
 			b.WriteString(",offset=")
-			b.WriteString(strconv.FormatInt(a.Offset, 10))
+			b.WriteString(strconv.FormatInt(a.File.Offset, 10))
 		}
 		return b.String()
 	default:
@@ -211,42 +249,8 @@ func (a *Address) String() string {
 	return b.String()
 }
 
-// ReachesPeer reports whether a names a peer process (tcp, unix, vsock,
-// exec, fd) rather than a file. Only such addresses take TLS options, a
-// hello exchange and a return path.
-func (a *Address) ReachesPeer() bool {
-	switch a.Transport {
-	case TCP, Unix, Vsock, Exec, FD:
-		return true
-	}
-	return false
-}
-
-// TLSHostname returns the name a TLS client checks the server's x509
-// certificate against: TLS.Hostname when set, else the host of a tcp:
-// address (as QEMU uses the host of its tcp: URI), else "".
-func (a *Address) TLSHostname() string {
-	if a.TLS.Hostname != "" {
-		return a.TLS.Hostname
-	}
-	if a.Transport == TCP {
-		return a.Inet.Host
-	}
-	return ""
-}
-
-// NeedsTLSHostname reports whether a client connecting to a with x509
-// credentials lacks a name to check the server certificate against: TLS is
-// on (TLS.Creds is set) and TLSHostname is "". That is the case for unix:,
-// vsock:, exec: and fd: without tls-hostname, and for tcp: with an empty
-// host. As in QEMU, such a client must fail; PSK and anonymous credentials
-// need no name. The listening side never needs one.
-func (a *Address) NeedsTLSHostname() bool {
-	return a.TLS.Creds != "" && a.TLSHostname() == ""
-}
-
 // writeOptions appends the tcp options of i in canonical order.
-func (i *Inet) writeOptions(b *strings.Builder) {
+func (i Inet) writeOptions(b *strings.Builder) {
 	if i.To != 0 {
 		writeOpt(b, keyTo, strconv.FormatUint(uint64(i.To), 10))
 	}

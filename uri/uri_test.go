@@ -1,6 +1,7 @@
 package uri
 
 import (
+	"fmt"
 	"net"
 	"testing"
 )
@@ -41,51 +42,108 @@ func TestPortRange(t *testing.T) {
 	}
 }
 
-func TestAddressHelpers(t *testing.T) {
-	for _, tt := range []struct {
-		in           string
-		reachesPeer  bool
-		tlsHostname  string
-		needsHostame bool
-	}{
-		{"tcp:h:1", true, "h", false},
-		{"tcp:h:1,tls-creds=c", true, "h", false},
-		{"tcp::1,tls-creds=c", true, "", true},
-		{"tcp:h:1,tls-creds=c,tls-hostname=other", true, "other", false},
-		{"unix:/s", true, "", false},
-		{"unix:/s,tls-creds=c", true, "", true},
-		{"unix:/s,tls-creds=c,tls-hostname=h", true, "h", false},
-		{"vsock:2:1,tls-creds=c", true, "", true},
-		{"exec:cat,tls-creds=c", true, "", true},
-		{"fd:3,tls-creds=c", true, "", true},
-		{"file:/f", false, "", false},
-	} {
+// otherFields returns what a holds outside the fields of its own
+// transport (and outside TLS, on transports that take TLS options): the
+// zero Address when a keeps to its own fields.
+func otherFields(a Address) Address {
+	switch a.Transport {
+	case TCP:
+		a.Inet = Inet{}
+	case Unix:
+		a.Unix = UnixAddr{}
+	case Vsock:
+		a.Vsock = VsockAddr{}
+	case Exec:
+		a.Command = ""
+	case FD:
+		a.FD = ""
+	case File:
+		a.File = FileAddr{}
+	}
+	if a.Transport != File {
+		a.TLS = TLS{}
+	}
+	a.Transport = ""
+	return a
+}
+
+// TestTransportFieldsApart checks that Parse sets only the fields of the
+// Address's transport, so that, for example, the port of a vsock address
+// is never found in a.Inet.Port, nor a tcp port in a.Vsock.Port.
+func TestTransportFieldsApart(t *testing.T) {
+	for _, tt := range parseTests {
 		a, err := Parse(tt.in)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("Parse(%q): %v", tt.in, err)
 		}
-		if got := a.ReachesPeer(); got != tt.reachesPeer {
-			t.Errorf("Parse(%q).ReachesPeer() = %v", tt.in, got)
-		}
-		if got := a.TLSHostname(); got != tt.tlsHostname {
-			t.Errorf("Parse(%q).TLSHostname() = %q, want %q", tt.in, got, tt.tlsHostname)
-		}
-		if got := a.NeedsTLSHostname(); got != tt.needsHostame {
-			t.Errorf("Parse(%q).NeedsTLSHostname() = %v", tt.in, got)
+		if o := otherFields(a); !o.IsZero() {
+			t.Errorf("Parse(%q) sets fields of other transports: %+v", tt.in, o)
 		}
 	}
-	var zero Address
-	if zero.ReachesPeer() || zero.String() != "" || zero.NeedsTLSHostname() {
-		t.Errorf("zero Address: ReachesPeer %v, String %q, NeedsTLSHostname %v", zero.ReachesPeer(), zero.String(), zero.NeedsTLSHostname())
+	v, _ := Parse("vsock:3:1234")
+	if v.Inet.Port != "" || v.Vsock.Port != 1234 {
+		t.Errorf("vsock:3:1234: Inet.Port %q, Vsock.Port %d; want \"\" and 1234", v.Inet.Port, v.Vsock.Port)
+	}
+	c, _ := Parse("tcp:h:4444")
+	if c.Vsock.Port != 0 || c.Inet.Port != "4444" {
+		t.Errorf("tcp:h:4444: Vsock.Port %d, Inet.Port %q; want 0 and \"4444\"", c.Vsock.Port, c.Inet.Port)
+	}
+	f, _ := Parse("file:/f,offset=1k")
+	if f.Unix.Path != "" || f.File.Path != "/f" {
+		t.Errorf("file:/f: Unix.Path %q, File.Path %q; want \"\" and \"/f\"", f.Unix.Path, f.File.Path)
 	}
 }
 
-// TestAddressComparable checks the doc's promise that == compares Addresses.
+func TestAddressZero(t *testing.T) {
+	var zero Address
+	if !zero.IsZero() || zero.String() != "" {
+		t.Errorf("zero Address: IsZero %v, String %q", zero.IsZero(), zero.String())
+	}
+	for _, tt := range parseTests {
+		a, err := Parse(tt.in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.in, err)
+		}
+		if a.IsZero() {
+			t.Errorf("Parse(%q).IsZero() = true", tt.in)
+		}
+	}
+	if (Address{Transport: TCP}).IsZero() {
+		t.Error("Address{Transport: TCP}.IsZero() = true")
+	}
+}
+
+// TestAddressComparable checks the doc's promise that == compares
+// Addresses, so that they also work as map keys.
 func TestAddressComparable(t *testing.T) {
 	a, _ := Parse("tcp:h:1,ipv4")
 	b, _ := Parse("tcp:h:01,ipv4=yes")
-	if *a != *b {
-		t.Errorf("%+v != %+v", *a, *b)
+	if a != b {
+		t.Errorf("%+v != %+v", a, b)
+	}
+	c, _ := Parse("tcp:h:1,ipv4,tls-creds=c")
+	if a == c {
+		t.Errorf("%+v == %+v", a, c)
+	}
+	seen := map[Address]bool{a: true}
+	if !seen[b] || seen[c] {
+		t.Errorf("map lookup: %v %v", seen[b], seen[c])
+	}
+}
+
+// TestValueMethods checks that the methods work on Address and Inet
+// values, as fmt and callers holding a value need, not only on pointers.
+func TestValueMethods(t *testing.T) {
+	a, _ := Parse("tcp:[::1]:4444,to=4450")
+	if got := fmt.Sprint(a); got != "tcp:[::1]:4444,to=4450" {
+		t.Errorf("fmt.Sprint(a) = %q", got)
+	}
+	if got := fmt.Sprintf("%s|%v", a, a); got != "tcp:[::1]:4444,to=4450|tcp:[::1]:4444,to=4450" {
+		t.Errorf("fmt.Sprintf(%%s|%%v) = %q", got)
+	}
+	in := a.Inet
+	if in.HostPort() != "[::1]:4444" {
+		t.Errorf("HostPort() = %q", in.HostPort())
 	}
 }
 

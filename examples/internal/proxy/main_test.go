@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // tenth of -timeout before the test binary's deadline.
 func testCtx(t testing.TB) context.Context { return testwait.Context(t) }
 
-func mustParse(t testing.TB, s string) *uri.Address {
+func mustParse(t testing.TB, s string) uri.Address {
 	t.Helper()
 	a, err := uri.Parse(s)
 	if err != nil {
@@ -101,7 +101,7 @@ func (l *logLines) waitFor(ctx context.Context, t testing.TB, sub string) string
 // runProxy starts Run with o (its Logf and Listening replaced) and returns
 // the address it listens on. Cleanup stops it and checks that Run
 // returned nil.
-func runProxy(t testing.TB, o *Options) (*uri.Address, *logLines) {
+func runProxy(t testing.TB, o *Options) (uri.Address, *logLines) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := newLogLines()
@@ -123,7 +123,7 @@ func runProxy(t testing.TB, o *Options) (*uri.Address, *logLines) {
 		done <- err
 		t.Fatalf("Run returned before listening: %v\n%s", err, strings.Join(logs.all(), "\n"))
 	}
-	return nil, nil
+	return uri.Address{}, nil
 }
 
 // pki is a test PKI with the proxy's and the peers' credentials.
@@ -170,8 +170,7 @@ func listenPeer(t testing.TB, addr string, cfg *migration.Config) *migration.Lis
 
 // withTLS returns addr with the tls-creds (and, with a hostname, the
 // tls-hostname) option.
-func withTLS(a *uri.Address, creds, hostname string) string {
-	b := *a
-	b.TLS.Creds, b.TLS.Hostname = creds, hostname
-	return b.String()
+func withTLS(a uri.Address, creds, hostname string) string {
+	a.TLS.Creds, a.TLS.Hostname = creds, hostname
+	return a.String()
 }

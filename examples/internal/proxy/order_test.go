@@ -108,7 +108,7 @@ func TestIdleConnectionsDoNotStall(t *testing.T) {
 // channel, and once its TLS handshake is done two multifd channels at
 // once, each starting with its magic. The next hop must accept the main
 // channel first.
-func qemuLikeMigration(ctx context.Context, t testing.TB, a *uri.Address, reg *crypto.Registry, next *migration.Listener) {
+func qemuLikeMigration(ctx context.Context, t testing.TB, a uri.Address, reg *crypto.Registry, next *migration.Listener) {
 	t.Helper()
 	cfg := &migration.Config{Registry: reg, Raw: true}
 	first := func(st *migration.Stream, magic uint32, id byte) {
@@ -177,7 +177,7 @@ func qemuLikeMigration(ctx context.Context, t testing.TB, a *uri.Address, reg *c
 // through the proxy (hello mode) to a migration.Server behind it, which
 // refuses a multifd channel that arrives before its session's main
 // channel, and checks the bytes.
-func sessionMigration(ctx context.Context, t testing.TB, a *uri.Address, reg *crypto.Registry, next *migration.Listener) {
+func sessionMigration(ctx context.Context, t testing.TB, a uri.Address, reg *crypto.Registry, next *migration.Listener) {
 	t.Helper()
 	srv, err := migration.NewServer(next)
 	if err != nil {

@@ -18,7 +18,7 @@ type server struct {
 	o       *Options
 	reg     *crypto.Registry
 	ln      *migration.Listener
-	in, out *uri.Address
+	in, out uri.Address
 	logf    func(string, ...any)
 
 	slots chan struct{}  // one token per connection accepted and not handed on

@@ -35,6 +35,7 @@ func TestSetupErrors(t *testing.T) {
 		{"to creds missing", []string{"--listen", sock(), "--to", "tcp:127.0.0.1:1,tls-creds=nope"}, `--to: tls-creds=nope: crypto: no object with id "nope"`},
 		{"to creds of a server", []string{"--listen", sock(), "--to", "tcp:127.0.0.1:1,tls-creds=srv", "--object", p.Server}, "--to: tls-creds=srv has endpoint=server"},
 		{"to x509 without hostname", []string{"--listen", sock(), "--to", "unix:" + filepath.Join(dir, "d") + ",tls-creds=cli", "--object", p.Client}, "need tls-hostname"},
+		{"to x509 tcp without host", []string{"--listen", sock(), "--to", "tcp::1,tls-creds=cli", "--object", p.Client}, "need tls-hostname"},
 		{"listen file missing", []string{"--raw", "--listen", "file:" + filepath.Join(dir, "missing"), "--to", sock()}, filepath.Join(dir, "missing") + ": no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
