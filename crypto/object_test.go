@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/crypto/cryptotest"
 )
 
 // TestParseObjectErrors: every rejected spec names the key at fault.
 func TestParseObjectErrors(t *testing.T) {
-	p := testpki.New(t, nil)
+	p := cryptotest.New(t, nil)
 	dir := p.ServerDir
 	for _, tc := range []struct {
 		name, in, wantErr string
@@ -57,9 +57,9 @@ func TestParseObjectErrors(t *testing.T) {
 
 // TestParseObject builds each kind from QEMU spellings.
 func TestParseObject(t *testing.T) {
-	p := testpki.New(t, nil)
+	p := cryptotest.New(t, nil)
 	pskDir := t.TempDir()
-	if err := testpki.WritePSK(pskDir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
+	if err := cryptotest.WritePSK(pskDir, map[string][]byte{"qemu": cryptotest.NewPSK()}); err != nil {
 		t.Fatal(err)
 	}
 	r := crypto.NewRegistry()
