@@ -162,21 +162,21 @@ func TestBadCredentials(t *testing.T) {
 		// QEMU tlscredsx509.c validity check (own certificate at load).
 		{name: "expired server leaf at load", side: "load",
 			run:     loadCase(&cryptotest.Options{Server: cryptotest.LeafOptions{Expired: true}}, nil, nil),
-			wantErr: `server-cert.pem: validity: certificate "CN=localhost,O=livemig" has expired`},
+			wantErr: `server-cert.pem: validity: the server certificate "CN=localhost,O=livemig" has expired`},
 		// The same certificate loaded with sanity-check=off: the client refuses it.
 		{name: "expired server leaf at handshake", side: "client",
 			run:     peerCase(&cryptotest.Options{Server: cryptotest.LeafOptions{Expired: true}}, nil, noSanity, localhost, nil),
 			wantErr: `verifying server: certificate "CN=localhost,O=livemig": x509: certificate has expired or is not yet valid`},
 		{name: "not-yet-valid client leaf at load", side: "load",
 			run:     loadCase(&cryptotest.Options{Client: cryptotest.LeafOptions{NotYetValid: true}}, nil, nil),
-			wantErr: `client-cert.pem: validity: certificate "CN=client.example.com,O=Example,C=GB" is not yet valid`},
+			wantErr: `client-cert.pem: validity: the client certificate "CN=client.example.com,O=Example,C=GB" is not yet active`},
 		// QEMU check_credentials: every peer certificate in its validity window.
 		{name: "not-yet-valid client leaf at handshake", side: "server",
 			run:     peerCase(&cryptotest.Options{Client: cryptotest.LeafOptions{NotYetValid: true}}, noSanity, nil, localhost, nil),
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate has expired or is not yet valid`},
 		{name: "server leaf from another CA at load", side: "load",
 			run:     loadCase(&cryptotest.Options{ServerFromOtherCA: true}, nil, nil),
-			wantErr: `server-cert.pem: chain: does not chain to ca-cert.pem: x509: certificate signed by unknown authority`},
+			wantErr: `server-cert.pem: chain: certificate "CN=localhost,O=livemig" failed validation against ca-cert.pem: x509: certificate signed by unknown authority`},
 		{name: "server leaf from another CA at handshake", side: "client",
 			run:     peerCase(&cryptotest.Options{ServerFromOtherCA: true}, nil, noSanity, localhost, nil),
 			wantErr: `verifying server: certificate "CN=localhost,O=livemig": x509: certificate signed by unknown authority`},
@@ -186,10 +186,10 @@ func TestBadCredentials(t *testing.T) {
 		// QEMU: the CA certificate must have basicConstraints CA=true.
 		{name: "CA without CA flag", side: "load",
 			run:     loadCase(&cryptotest.Options{CA: cryptotest.CAOptions{NotCA: true}}, nil, nil),
-			wantErr: `ca-cert.pem: basic constraints: certificate "CN=livemig test CA,O=livemig" is not a CA`},
+			wantErr: `ca-cert.pem: basic constraints: certificate "CN=livemig test CA,O=livemig" basic constraints do not show a CA`},
 		{name: "CA without keyCertSign", side: "load",
 			run:     loadCase(&cryptotest.Options{CA: cryptotest.CAOptions{NoCertSign: true}}, nil, nil),
-			wantErr: `ca-cert.pem: key usage: CA certificate "CN=livemig test CA,O=livemig" lacks keyCertSign`},
+			wantErr: `ca-cert.pem: key usage: certificate "CN=livemig test CA,O=livemig" usage does not permit certificate signing`},
 		// QEMU check_credentials: verify-peer=on needs a peer certificate.
 		{name: "client certificate missing while verify-peer=on", side: "server",
 			run: func(t *testing.T) (error, error, error, int) {
@@ -204,7 +204,7 @@ func TestBadCredentials(t *testing.T) {
 			wantErr: `client sent no certificate and verify-peer=on`},
 		{name: "client certificate with serverAuth only at load", side: "load",
 			run:     loadCase(&cryptotest.Options{Client: cryptotest.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, nil, nil),
-			wantErr: `client-cert.pem: extended key usage: certificate "CN=client.example.com,O=Example,C=GB" is not for TLS client authentication (extended key usage lacks clientAuth)`},
+			wantErr: `client-cert.pem: extended key usage: certificate "CN=client.example.com,O=Example,C=GB" purpose does not allow use with a TLS client (extended key usage lacks clientAuth)`},
 		{name: "client certificate with serverAuth only at handshake", side: "server",
 			run:     peerCase(&cryptotest.Options{Client: cryptotest.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, noSanity, nil, localhost, nil),
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate specifies an incompatible key usage`},
