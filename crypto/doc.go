@@ -14,13 +14,24 @@
 //	authz-simple,id=ID,identity=DN
 //	authz-list,id=ID[,policy=deny|allow],rules.N.match=PATTERN,rules.N.policy=allow|deny[,rules.N.format=exact|glob]
 //
-// Booleans accept on/off, yes/no and true/false; ",," is a literal comma
-// inside a value, as in QEMU. Unknown keys, a missing id, a repeated key and
-// a value QEMU would reject are errors that name the key. priority (a GnuTLS
-// priority string) is accepted so QEMU command lines parse, and otherwise
-// ignored: crypto/tls chooses its own cipher suites. A [Registry] with a
-// Logf says so once when such an object is added. endpoint defaults to
-// client and verify-peer to on, as in QEMU.
+// Booleans accept on/off, yes/no, true/false and y/n, exactly as QEMU's
+// qapi_bool_parse does (the one rule lives in internal/qemuopt, shared
+// with the uri package); IDs follow QEMU's id_wellformed (a letter, then
+// letters, digits, '-', '.' or '_'). ",," is a literal comma inside a
+// value, as in QEMU. Unknown keys, a missing id, a repeated key and a
+// value QEMU would reject are errors that name the key. endpoint defaults
+// to client and verify-peer to on, as in QEMU.
+//
+// [ParseObject] (and [Registry.AddObject], which adds its result) is the
+// only way from a -object string to an object; [NewX509Creds],
+// [NewPSKCreds], [NewAnonCreds], [NewAuthzSimple] and [NewAuthzList] build
+// the same objects from Go values.
+//
+// priority= (a GnuTLS priority string) is accepted so that QEMU command
+// lines parse, and otherwise ignored: crypto/tls chooses its own cipher
+// suites. It is not part of the Go API: a value that is never applied
+// would only mislead. A [Registry] with a Logf says once, when such an
+// object is added, that it is ignored.
 //
 // # x509 directories
 //
@@ -87,7 +98,7 @@
 // # Identities
 //
 // A client's identity is the subject distinguished name of its verified
-// certificate, formatted by [FormatDN] as RFC 4514 does and as GnuTLS's
+// certificate, formatted by [CertDN] as RFC 4514 does and as GnuTLS's
 // gnutls_x509_crt_get_dn2 (and so `certtool -i`, the "Subject:" line) print
 // it: relative distinguished names from the last to the first
 // ("CN=client.example.com,O=Example,C=GB"), the attribute names GnuTLS uses
@@ -96,6 +107,12 @@
 // and backslash escapes for the characters RFC 4514 reserves. An operator
 // can copy the Subject line of `certtool -i` into authz-simple's identity.
 // PSK identities are the username.
+//
+// # PSK keys
+//
+// No exported API returns the keys of a tls-creds-psk object: the DTLS
+// channel reads them through an internal package of this module. A
+// program that needs the key itself reads keys.psk.
 //
 // # Hot reload
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/pskkeys"
 )
 
 // TestWatchPSK: Watch reloads keys.psk when it changes, keeps the old keys
@@ -54,7 +55,7 @@ func testWatchPSK(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if k, err := c.PSKKey("qemu"); err == nil && bytes.Equal(k, want) {
+			if k, err := pskkeys.Key(c, "qemu"); err == nil && bytes.Equal(k, want) {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -100,7 +101,7 @@ func testWatchPSK(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if k, err := c.PSKKey("qemu"); err != nil || !bytes.Equal(k, k2) {
+	if k, err := pskkeys.Key(c, "qemu"); err != nil || !bytes.Equal(k, k2) {
 		t.Fatalf("after a broken reload the key is %x, %v; want the previous one", k, err)
 	}
 	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k3}); err != nil {
@@ -143,7 +144,7 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if k, err := c.PSKKey("qemu"); err == nil && bytes.Equal(k, k2) {
+		if k, err := pskkeys.Key(c, "qemu"); err == nil && bytes.Equal(k, k2) {
 			return
 		}
 		if time.Now().After(deadline) {

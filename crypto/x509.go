@@ -46,8 +46,6 @@ type X509Options struct {
 	// InsecureKeyPermissions allows a private key file readable by group
 	// or others.
 	InsecureKeyPermissions bool
-	// Priority is the GnuTLS priority string; accepted, not applied.
-	Priority string
 }
 
 // CheckError is a failed load-time check: the file and what is wrong.
@@ -84,7 +82,7 @@ func NewX509Creds(o X509Options) (*Creds, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("crypto: %s: missing dir", o.ID)
 	}
-	c := &Creds{id: o.ID, kind: X509, endpoint: o.Endpoint, priority: o.Priority, x509: o}
+	c := &Creds{id: o.ID, kind: X509, endpoint: o.Endpoint, x509: o}
 	m, err := loadX509(&c.x509)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/pskkeys"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -255,11 +256,11 @@ func TestPSKFile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				k, err := c.PSKKey("qemu")
+				k, err := pskkeys.Key(c, "qemu")
 				if err != nil || len(k) != 2 || k[0] != 0 || k[1] != 0x11 {
-					t.Errorf("PSKKey = %x, %v", k, err)
+					t.Errorf("pskkeys.Key = %x, %v", k, err)
 				}
-				if _, err := c.PSKKey("other"); err == nil {
+				if _, err := pskkeys.Key(c, "other"); err == nil {
 					t.Error("a client returned another user's key")
 				}
 				return
@@ -271,7 +272,7 @@ func TestPSKFile(t *testing.T) {
 	}
 }
 
-// TestDNMatchesCerttool: FormatDN prints a subject exactly as the
+// TestDNMatchesCerttool: CertDN prints a subject exactly as the
 // "Subject:" line of `certtool -i`, which operators copy into
 // authz-simple's identity. The certificate, made by openssl, has a
 // multi-valued RDN, escapes and attribute types beyond CN/O/C.
@@ -315,7 +316,7 @@ func TestDNMatchesCerttool(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := crypto.CertDN(cert); got != want {
-				t.Errorf("FormatDN:\n  %s\ncerttool -i:\n  %s", got, want)
+				t.Errorf("CertDN:\n  %s\ncerttool -i:\n  %s", got, want)
 			}
 		})
 	}
