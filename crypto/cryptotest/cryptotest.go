@@ -117,18 +117,18 @@ type CAOptions struct {
 
 // CA is a generated certificate authority.
 type CA struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
-	CertPEM []byte
+	Cert    *x509.Certificate // the self-signed certificate
+	Key     crypto.Signer     // its private key
+	CertPEM []byte            // Cert as written to ca-cert.pem
 	serial  int64
 	revoked []x509.RevocationListEntry
 }
 
 // Leaf is a generated end-entity certificate with its key.
 type Leaf struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
-	CertPEM []byte
+	Cert    *x509.Certificate // the certificate
+	Key     crypto.Signer     // its private key (another one with a WrongKey defect)
+	CertPEM []byte            // Cert as written to *-cert.pem
 	// KeyPEM is the private key in the requested encoding.
 	KeyPEM []byte
 }
@@ -490,7 +490,7 @@ func (p *PKI) write(dir string, opts *Options) error {
 	for _, f := range files {
 		data := f.data
 		if f.name == opts.TruncateFile {
-			data = Truncate(data)
+			data = truncate(data)
 			truncated = true
 		}
 		if err := WriteFileMode(filepath.Join(f.dir, f.name), data, f.mode); err != nil {
@@ -503,9 +503,9 @@ func (p *PKI) write(dir string, opts *Options) error {
 	return nil
 }
 
-// Truncate cuts a PEM file in the middle of its base64 body, the way an
+// truncate cuts a PEM file in the middle of its base64 body, the way an
 // interrupted copy leaves it.
-func Truncate(pemData []byte) []byte {
+func truncate(pemData []byte) []byte {
 	return bytes.Clone(pemData[:len(pemData)/2])
 }
 
