@@ -18,6 +18,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/pskkeys"
 )
 
 var _ Channel = (*DTLS)(nil)
@@ -318,14 +319,14 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 	if d.role == crypto.Client {
 		id := creds.PSKIdentity()
 		cfg.PSKIdentityHint = []byte(id)
-		cfg.PSK = func([]byte) ([]byte, error) { return creds.PSKKey(id) }
+		cfg.PSK = func([]byte) ([]byte, error) { return pskkeys.Key(creds, id) }
 	} else {
 		cfg.PSK = func(hint []byte) ([]byte, error) {
 			id := string(hint)
 			deniedMu.Lock()
 			identity = id
 			deniedMu.Unlock()
-			k, err := creds.PSKKey(id)
+			k, err := pskkeys.Key(creds, id)
 			if err == nil && authz != nil && !authz.IsAllowed(id) {
 				err = fmt.Errorf("crypto: %s: authz %q denies PSK identity %q", creds.ID(), authz.ID(), id)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/pskkeys"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -42,7 +43,7 @@ func secPsktool(t testing.TB, dir, user string) string {
 	if err != nil {
 		t.Fatalf("psktool's keys.psk does not load: %v", err)
 	}
-	k, _ := c.PSKKey(user)
+	k, _ := pskkeys.Key(c, user)
 	return fmt.Sprintf("%x", k)
 }
 

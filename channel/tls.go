@@ -191,7 +191,7 @@ func (t *TLS) ConnectionState() tls.ConnectionState {
 }
 
 // PeerIdentity returns, after a successful handshake, the subject DN of
-// the peer's certificate as [crypto.FormatDN] prints it ("" if the peer
+// the peer's certificate as [crypto.CertDN] prints it ("" if the peer
 // sent none, as an anon server's client). On a server with verify-peer=on
 // this is the verified client identity that authz checked.
 func (t *TLS) PeerIdentity() string {

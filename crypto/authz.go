@@ -3,7 +3,7 @@ package crypto
 import "unicode/utf8"
 
 // Authz decides whether a client identity may connect. For x509 the
-// identity is the verified client certificate's subject DN as [FormatDN]
+// identity is the verified client certificate's subject DN as [CertDN]
 // prints it; for PSK it is the username.
 type Authz interface {
 	// ID returns the object's id.

@@ -41,6 +41,8 @@ type Creds struct {
 	id       string
 	kind     Kind
 	endpoint Endpoint
+	// priority is the priority= string of ParseObject, accepted so
+	// QEMU command lines parse, not applied; the Registry warns about it.
 	priority string
 
 	reloadMu sync.Mutex // serializes Reload
@@ -65,10 +67,6 @@ func (c *Creds) Kind() Kind { return c.kind }
 
 // Endpoint returns Client or Server.
 func (c *Creds) Endpoint() Endpoint { return c.endpoint }
-
-// Priority returns the GnuTLS priority string the object was given
-// (accepted for compatibility, not applied).
-func (c *Creds) Priority() string { return c.priority }
 
 // Reload re-reads the object's files (x509: the directory; psk:
 // keys.psk). The new material replaces the old only when it loads and

@@ -32,30 +32,33 @@ var attrNames = map[string]string{
 	"1.2.840.113549.1.9.1":       "EMAIL",
 }
 
-// CertDN returns the subject DN of cert as FormatDN prints it.
+// CertDN returns the subject distinguished name of cert as RFC 4514 and
+// GnuTLS's gnutls_x509_crt_get_dn2 print it (and so the "Subject:" line
+// of `certtool -i`): the identity an authz object checks. See the package
+// doc for the format.
 func CertDN(cert *x509.Certificate) string {
 	var rdns pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(cert.RawSubject, &rdns); err != nil || len(rest) != 0 {
 		return cert.Subject.String()
 	}
-	return FormatDN(rdns)
+	return formatDN(rdns)
 }
 
-// crlIssuerDN returns the issuer DN of crl as FormatDN prints it.
+// crlIssuerDN returns the issuer DN of crl as CertDN prints a subject.
 func crlIssuerDN(crl *x509.RevocationList) string {
 	var rdns pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(crl.RawIssuer, &rdns); err != nil || len(rest) != 0 {
 		return crl.Issuer.String()
 	}
-	return FormatDN(rdns)
+	return formatDN(rdns)
 }
 
-// FormatDN prints a distinguished name as RFC 4514 and GnuTLS's
+// formatDN prints a distinguished name as RFC 4514 and GnuTLS's
 // gnutls_x509_crt_get_dn2 do: RDNs from last to first joined by ",",
 // attributes of one RDN joined by "+" in their encoded order, GnuTLS's
 // attribute names (see the package doc), string values with RFC 4514
 // escapes, and other values as "#" and the hex of their DER encoding.
-func FormatDN(rdns pkix.RDNSequence) string {
+func formatDN(rdns pkix.RDNSequence) string {
 	var b strings.Builder
 	for i := len(rdns) - 1; i >= 0; i-- {
 		if i != len(rdns)-1 {

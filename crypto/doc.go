@@ -14,13 +14,24 @@
 //	authz-simple,id=ID,identity=DN
 //	authz-list,id=ID[,policy=deny|allow],rules.N.match=PATTERN,rules.N.policy=allow|deny[,rules.N.format=exact|glob]
 //
-// Booleans accept on/off, yes/no and true/false; ",," is a literal comma
-// inside a value, as in QEMU. Unknown keys, a missing id, a repeated key and
-// a value QEMU would reject are errors that name the key. priority (a GnuTLS
-// priority string) is accepted so QEMU command lines parse, and otherwise
-// ignored: crypto/tls chooses its own cipher suites. A [Registry] with a
-// Logf says so once when such an object is added. endpoint defaults to
-// client and verify-peer to on, as in QEMU.
+// Booleans accept on/off, yes/no, true/false and y/n, exactly as QEMU's
+// qapi_bool_parse does (the one rule lives in internal/qemuopt, shared
+// with the uri package); IDs follow QEMU's id_wellformed (a letter, then
+// letters, digits, '-', '.' or '_'). ",," is a literal comma inside a
+// value, as in QEMU. Unknown keys, a missing id, a repeated key and a
+// value QEMU would reject are errors that name the key. endpoint defaults
+// to client and verify-peer to on, as in QEMU.
+//
+// [ParseObject] (and [Registry.AddObject], which adds its result) is the
+// only way from a -object string to an object; [NewX509Creds],
+// [NewPSKCreds], [NewAnonCreds], [NewAuthzSimple] and [NewAuthzList] build
+// the same objects from Go values.
+//
+// priority= (a GnuTLS priority string) is accepted so that QEMU command
+// lines parse, and otherwise ignored: crypto/tls chooses its own cipher
+// suites. It is not part of the Go API: a value that is never applied
+// would only mislead. A [Registry] with a Logf says once, when such an
+// object is added, that it is ignored.
 //
 // # x509 directories
 //
@@ -32,23 +43,39 @@
 // of its chain, one of them lists is refused. Private
 // keys may be PKCS#1, PKCS#8 or SEC 1 (EC) PEM; encrypted keys are refused.
 //
-// Loading checks what QEMU's sanity checks check (crypto/tlscredsx509.c),
-// and every failure names the file and the check:
+// Loading checks what QEMU's sanity checks check (qcrypto_tls_creds_x509_sanity_check
+// and its helpers in crypto/tlscredsx509.c, the same in QEMU v7.2.0 and
+// v10.0.x), so that a directory livemig loads also loads in QEMU. Every
+// failure is a [*CheckError] naming the file and the check, and gives the
+// cause in QEMU's words ("has expired", "usage does not permit key
+// encipherment", ...):
 //
 //   - each file is readable, at most 1 MiB, and holds the PEM it should;
 //   - a private key readable by group or others is refused unless
 //     [X509Options.InsecureKeyPermissions] is set;
 //   - the private key matches the certificate;
-//   - with sanity checks on (the default): every CA certificate is in its
-//     validity window, has basic constraints CA=true and, when it has a key
-//     usage extension, keyCertSign; the leaf is in its validity window, is
-//     not a CA, has digitalSignature when it has a key usage extension, has
-//     serverAuth (server) or clientAuth (client) when it has an extended
-//     key usage extension, and chains to ca-cert.pem; each CRL of
-//     ca-crl.pem is signed by a CA of ca-cert.pem (checked with sanity
-//     checks off too), is not dated in the future (thisUpdate) and, when it
-//     has a nextUpdate, has not expired: an out-of-date CRL is refused at
-//     load time (check "validity") rather than silently trusted.
+//   - with sanity checks on (the default), for every CA certificate of
+//     ca-cert.pem: in its validity window; basic constraints present and
+//     CA=true; keyCertSign when it has a key usage extension;
+//   - for the own certificate: in its validity window; not a CA; when it
+//     has a key usage extension, digitalSignature and, when that extension
+//     is critical, keyEncipherment (QEMU 7.2.0 to 10.0 refuse a critical
+//     key usage without it even for ECDSA keys; crypto/x509 always writes
+//     the extension critical, so sign leaves with
+//     x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment, as
+//     crypto/cryptotest does); serverAuth (server) or clientAuth (client)
+//     when it has an extended key usage extension; and it verifies, alone,
+//     against the certificates of ca-cert.pem (an intermediate CA belongs
+//     in ca-cert.pem, as QEMU wants);
+//   - each CRL of ca-crl.pem is signed by a CA of ca-cert.pem (checked
+//     with sanity checks off too), is not dated in the future (thisUpdate)
+//     and, when it has a nextUpdate, has not expired: an out-of-date CRL
+//     is refused at load time (check "validity") rather than silently
+//     trusted.
+//
+// QEMU enforces a key usage or extended key usage only when the extension
+// is critical; livemig is stricter for digitalSignature, keyCertSign and
+// the extended key usage, which a TLS peer checks anyway.
 //
 // # Trust and the interop traps
 //
@@ -71,7 +98,7 @@
 // # Identities
 //
 // A client's identity is the subject distinguished name of its verified
-// certificate, formatted by [FormatDN] as RFC 4514 does and as GnuTLS's
+// certificate, formatted by [CertDN] as RFC 4514 does and as GnuTLS's
 // gnutls_x509_crt_get_dn2 (and so `certtool -i`, the "Subject:" line) print
 // it: relative distinguished names from the last to the first
 // ("CN=client.example.com,O=Example,C=GB"), the attribute names GnuTLS uses
@@ -80,6 +107,12 @@
 // and backslash escapes for the characters RFC 4514 reserves. An operator
 // can copy the Subject line of `certtool -i` into authz-simple's identity.
 // PSK identities are the username.
+//
+// # PSK keys
+//
+// No exported API returns the keys of a tls-creds-psk object: the DTLS
+// channel reads them through an internal package of this module. A
+// program that needs the key itself reads keys.psk.
 //
 // # Hot reload
 //

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/crypto/cryptotest"
 )
 
 // ExampleRegistry_AddObject loads credentials and an authz object from
@@ -20,7 +20,7 @@ func ExampleRegistry_AddObject() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if err := testpki.WriteQEMUDirs(dir, nil); err != nil {
+	if _, err := cryptotest.Write(dir, nil); err != nil {
 		log.Fatal(err)
 	}
 
@@ -68,7 +68,7 @@ func ExampleParseObject() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if err := testpki.WriteQEMUDirs(dir, nil); err != nil {
+	if _, err := cryptotest.Write(dir, nil); err != nil {
 		log.Fatal(err)
 	}
 

@@ -3,9 +3,12 @@ package crypto
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/livemig/livemig/internal/qemuopt"
 )
 
 // Object is a credentials object (*Creds) or an authz object ([Authz]).
@@ -47,20 +50,20 @@ func (e *ObjectError) Error() string {
 // Unwrap returns the underlying error.
 func (e *ObjectError) Unwrap() error { return e.Err }
 
-// Spec is a parsed -object option string: its type and its key=value
+// spec is a parsed -object option string: its type and its key=value
 // properties.
-type Spec struct {
+type spec struct {
 	Type  string
 	Props map[string]string
 }
 
-// ParseSpec splits a QEMU -object option string ("TYPE,key=value,...",
-// or "qom-type=TYPE,...") into a Spec. A doubled comma is a literal comma.
+// parseSpec splits a QEMU -object option string ("TYPE,key=value,...",
+// or "qom-type=TYPE,...") into a spec. A doubled comma is a literal comma.
 // It checks syntax only: every element but the type must be key=value,
 // and no key may repeat.
-func ParseSpec(s string) (*Spec, error) {
+func parseSpec(s string) (*spec, error) {
 	parts := splitOpts(s)
-	sp := &Spec{Props: map[string]string{}}
+	sp := &spec{Props: map[string]string{}}
 	if len(parts) == 0 || parts[0] == "" {
 		return nil, &ObjectError{Err: errors.New("empty object specification")}
 	}
@@ -94,25 +97,10 @@ func ParseSpec(s string) (*Spec, error) {
 	if sp.Props["id"] == "" {
 		return nil, &ObjectError{Type: sp.Type, Key: "id", Err: errors.New("missing: every object needs an id")}
 	}
-	if !idWellFormed(sp.Props["id"]) {
-		return nil, &ObjectError{Type: sp.Type, Key: "id", Err: fmt.Errorf("%q is not a valid id (a letter, then letters, digits, '-', '.' or '_')", sp.Props["id"])}
+	if qemuopt.BadID(sp.Props["id"]) >= 0 {
+		return nil, &ObjectError{Type: sp.Type, Key: "id", Err: fmt.Errorf("%q is not a valid id (%s)", sp.Props["id"], qemuopt.IDRule)}
 	}
 	return sp, nil
-}
-
-// idWellFormed is QEMU's id_wellformed (util/id.c).
-func idWellFormed(id string) bool {
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_' {
-			return false
-		}
-	}
-	return id != ""
 }
 
 // splitOpts splits on single commas; ",," is a literal comma.
@@ -141,15 +129,15 @@ func splitOpts(s string) []string {
 // the object is created. See the package doc for the accepted types and
 // keys.
 func ParseObject(spec string) (Object, error) {
-	sp, err := ParseSpec(spec)
+	sp, err := parseSpec(spec)
 	if err != nil {
 		return nil, err
 	}
-	return sp.Build()
+	return sp.build()
 }
 
-// Build constructs the object sp describes.
-func (sp *Spec) Build() (Object, error) {
+// build constructs the object sp describes.
+func (sp *spec) build() (Object, error) {
 	id := sp.Props["id"]
 	fail := func(key string, err error) error {
 		return &ObjectError{Type: sp.Type, ID: id, Key: key, Err: err}
@@ -163,13 +151,13 @@ func (sp *Spec) Build() (Object, error) {
 	}
 	keys, known := allowed[sp.Type]
 	if !known {
-		return nil, &ObjectError{Type: sp.Type, ID: id, Err: fmt.Errorf("unknown object type (want one of %s)", strings.Join(sortedKeys(allowed), ", "))}
+		return nil, &ObjectError{Type: sp.Type, ID: id, Err: fmt.Errorf("unknown object type (want one of %s)", strings.Join(slices.Sorted(maps.Keys(allowed)), ", "))}
 	}
-	for _, k := range sortedKeys(sp.Props) {
+	for _, k := range slices.Sorted(maps.Keys(sp.Props)) {
 		if sp.Type == "authz-list" && strings.HasPrefix(k, "rules.") {
 			continue
 		}
-		if !contains(keys, k) {
+		if !slices.Contains(keys, k) {
 			return nil, fail(k, fmt.Errorf("unknown key (want one of %s)", strings.Join(keys, ", ")))
 		}
 	}
@@ -195,7 +183,7 @@ func (sp *Spec) Build() (Object, error) {
 	}
 	switch Kind(sp.Type) {
 	case X509:
-		o := X509Options{ID: id, Dir: sp.Props["dir"], Endpoint: ep, Priority: sp.Props["priority"]}
+		o := X509Options{ID: id, Dir: sp.Props["dir"], Endpoint: ep}
 		if o.Dir == "" {
 			return nil, fail("dir", errors.New("missing: tls-creds-x509 needs a directory"))
 		}
@@ -216,16 +204,18 @@ func (sp *Spec) Build() (Object, error) {
 		if _, ok := sp.Props["passwordid"]; ok {
 			return nil, fail("passwordid", errors.New("encrypted private keys are not supported; decrypt the key into a 0600 file"))
 		}
-		return creds(NewX509Creds(o))
+		c, err := NewX509Creds(o)
+		return creds(c, err, sp.Props["priority"])
 	case PSK:
-		o := PSKOptions{ID: id, Dir: sp.Props["dir"], Endpoint: ep, Username: sp.Props["username"], Priority: sp.Props["priority"]}
+		o := PSKOptions{ID: id, Dir: sp.Props["dir"], Endpoint: ep, Username: sp.Props["username"]}
 		if o.Dir == "" {
 			return nil, fail("dir", errors.New("missing: tls-creds-psk needs a directory holding keys.psk"))
 		}
 		if _, ok := sp.Props["username"]; ok && ep == Server {
 			return nil, fail("username", errors.New("only a client has a username; a server accepts every user in keys.psk"))
 		}
-		return creds(NewPSKCreds(o))
+		c, err := NewPSKCreds(o)
+		return creds(c, err, sp.Props["priority"])
 	case Anon:
 		if v, ok := sp.Props["verify-peer"]; ok {
 			b, err := parseBool(v)
@@ -237,24 +227,23 @@ func (sp *Spec) Build() (Object, error) {
 			}
 		}
 		c, err := NewAnonCreds(id, ep)
-		if err == nil {
-			c.priority = sp.Props["priority"] // kept for Priority and the Registry's warning
-		}
-		return creds(c, err)
+		return creds(c, err, sp.Props["priority"])
 	}
 	return nil, fail("", errors.New("unreachable"))
 }
 
-// creds returns c as an Object, and a nil Object (not a nil *Creds in the
-// interface) when err is set.
-func creds(c *Creds, err error) (Object, error) {
+// creds records the priority= string on c (for the Registry's warning;
+// it is not applied) and returns c as an Object, or a nil Object (not a
+// nil *Creds in the interface) when err is set.
+func creds(c *Creds, err error, priority string) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.priority = priority
 	return c, nil
 }
 
-func (sp *Spec) buildList(fail func(string, error) error) (Object, error) {
+func (sp *spec) buildList(fail func(string, error) error) (Object, error) {
 	id := sp.Props["id"]
 	def := Deny
 	if v, ok := sp.Props["policy"]; ok {
@@ -335,30 +324,10 @@ func parsePolicy(v string) (Policy, error) {
 	return Deny, fmt.Errorf("%q is neither allow nor deny", v)
 }
 
+// parseBool parses a boolean value by QEMU's rule (see internal/qemuopt).
 func parseBool(v string) (bool, error) {
-	switch v {
-	case "on", "yes", "true":
-		return true, nil
-	case "off", "no", "false":
-		return false, nil
+	if b, ok := qemuopt.ParseBool(v); ok {
+		return b, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean (on/off, yes/no, true/false)", v)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return false, fmt.Errorf("%q is not a boolean (%s)", v, qemuopt.BoolValues)
 }

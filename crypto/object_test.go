@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/crypto/cryptotest"
 )
 
 // TestParseObjectErrors: every rejected spec names the key at fault.
 func TestParseObjectErrors(t *testing.T) {
-	p := testpki.New(t, nil)
+	p := cryptotest.New(t, nil)
 	dir := p.ServerDir
 	for _, tc := range []struct {
 		name, in, wantErr string
@@ -42,6 +42,9 @@ func TestParseObjectErrors(t *testing.T) {
 		{"authz-list bad index", "authz-list,id=a,rules.x.match=x", `key "rules.x.match"`},
 		{"anon verify-peer", "tls-creds-anon,id=a,endpoint=server,verify-peer=on", `key "verify-peer": anonymous credentials cannot verify`},
 		{"element without =", "tls-creds-anon,id=a,endpoint", `key "endpoint": expected key=value`},
+		// qapi_bool_parse is case-sensitive and knows no numbers.
+		{"bool in capitals", "tls-creds-x509,id=t,dir=" + dir + ",endpoint=server,verify-peer=ON", `key "verify-peer": "ON" is not a boolean (on/off, yes/no, true/false, y/n)`},
+		{"bool as number", "tls-creds-x509,id=t,dir=" + dir + ",endpoint=server,sanity-check=1", `key "sanity-check": "1" is not a boolean`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := crypto.ParseObject(tc.in)
@@ -57,9 +60,9 @@ func TestParseObjectErrors(t *testing.T) {
 
 // TestParseObject builds each kind from QEMU spellings.
 func TestParseObject(t *testing.T) {
-	p := testpki.New(t, nil)
+	p := cryptotest.New(t, nil)
 	pskDir := t.TempDir()
-	if err := testpki.WritePSK(pskDir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
+	if err := cryptotest.WritePSK(pskDir, map[string][]byte{"qemu": cryptotest.NewPSK()}); err != nil {
 		t.Fatal(err)
 	}
 	r := crypto.NewRegistry()
@@ -73,6 +76,19 @@ func TestParseObject(t *testing.T) {
 	} {
 		if err := r.AddObject(spec); err != nil {
 			t.Fatalf("AddObject(%q): %v", spec, err)
+		}
+	}
+	// y and n are booleans, as in QEMU's qapi_bool_parse (and in uri).
+	for spec, verify := range map[string]bool{
+		"tls-creds-x509,id=yes0,dir=" + p.ServerDir + ",endpoint=server,verify-peer=y": true,
+		"tls-creds-x509,id=no0,dir=" + p.ServerDir + ",endpoint=server,verify-peer=n":  false,
+	} {
+		o, err := crypto.ParseObject(spec)
+		if err != nil {
+			t.Fatalf("ParseObject(%q): %v", spec, err)
+		}
+		if got := o.(*crypto.Creds).VerifyPeer(); got != verify {
+			t.Errorf("ParseObject(%q): VerifyPeer %v, want %v", spec, got, verify)
 		}
 	}
 	if err := r.AddObject("tls-creds-anon,id=tls0,endpoint=client"); err == nil || !strings.Contains(err.Error(), `duplicate id "tls0"`) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/livemig/livemig/internal/pskkeys"
 )
 
 // PSKFile is the name of the keys file in a tls-creds-psk directory.
@@ -27,8 +29,6 @@ type PSKOptions struct {
 	Username string
 	// InsecureKeyPermissions allows a keys.psk readable by group or others.
 	InsecureKeyPermissions bool
-	// Priority is the GnuTLS priority string; accepted, not applied.
-	Priority string
 }
 
 type pskMaterial struct {
@@ -50,7 +50,7 @@ func NewPSKCreds(o PSKOptions) (*Creds, error) {
 	if o.Endpoint == Client && o.Username == "" {
 		o.Username = DefaultPSKUsername
 	}
-	c := &Creds{id: o.ID, kind: PSK, endpoint: o.Endpoint, priority: o.Priority, psk: o}
+	c := &Creds{id: o.ID, kind: PSK, endpoint: o.Endpoint, psk: o}
 	m, err := loadPSK(&c.psk)
 	if err != nil {
 		return nil, err
@@ -116,9 +116,17 @@ func (c *Creds) PSKIdentity() string {
 	return c.psk.Username
 }
 
-// PSKKey returns a copy of the key of identity from the currently loaded
-// keys.psk. A client only knows its own username's key.
-func (c *Creds) PSKKey(identity string) ([]byte, error) {
+func init() { pskkeys.Set(pskKey) }
+
+// pskKey returns a copy of the key of identity from the currently loaded
+// keys.psk of creds, a *Creds; channel's DTLS reaches it through
+// internal/pskkeys, so that no exported API hands out key material. A
+// client only knows its own username's key.
+func pskKey(creds any, identity string) ([]byte, error) {
+	c, ok := creds.(*Creds)
+	if !ok || c == nil {
+		return nil, fmt.Errorf("crypto: %T is not credentials", creds)
+	}
 	if c.kind != PSK {
 		return nil, fmt.Errorf("crypto: %s: %s credentials have no PSK", c.id, c.kind)
 	}

@@ -2,7 +2,9 @@ package crypto
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -124,7 +126,7 @@ func (r *Registry) Remove(id string) error {
 func (r *Registry) IDs() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return sortedKeys(r.objects)
+	return slices.Sorted(maps.Keys(r.objects))
 }
 
 // Reload re-reads the files of credentials object id; on failure the old
@@ -141,7 +143,7 @@ func (r *Registry) allCreds() []*Creds {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var cs []*Creds
-	for _, id := range sortedKeys(r.objects) {
+	for _, id := range slices.Sorted(maps.Keys(r.objects)) {
 		if c, ok := r.objects[id].(*Creds); ok {
 			cs = append(cs, c)
 		}

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/internal/testpki"
+	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/pskkeys"
 )
 
 // TestWatchPSK: Watch reloads keys.psk when it changes, keeps the old keys
@@ -25,8 +26,8 @@ func TestWatchPSK(t *testing.T) { synctest.Test(t, testWatchPSK) }
 
 func testWatchPSK(t *testing.T) {
 	dir := t.TempDir()
-	k1, k2, k3 := testpki.NewPSK(), testpki.NewPSK(), testpki.NewPSK()
-	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
+	k1, k2, k3 := cryptotest.NewPSK(), cryptotest.NewPSK(), cryptotest.NewPSK()
+	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
 		t.Fatal(err)
 	}
 	r := crypto.NewRegistry()
@@ -54,7 +55,7 @@ func testWatchPSK(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if k, err := c.PSKKey("qemu"); err == nil && bytes.Equal(k, want) {
+			if k, err := pskkeys.Key(c, "qemu"); err == nil && bytes.Equal(k, want) {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -63,11 +64,11 @@ func testWatchPSK(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
+	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
 		t.Fatal(err)
 	}
 	waitKey(k2)
-	if err := testpki.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte("qemu:not-hex\n"), 0o600); err != nil {
+	if err := cryptotest.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte("qemu:not-hex\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -100,10 +101,10 @@ func testWatchPSK(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if k, err := c.PSKKey("qemu"); err != nil || !bytes.Equal(k, k2) {
+	if k, err := pskkeys.Key(c, "qemu"); err != nil || !bytes.Equal(k, k2) {
 		t.Fatalf("after a broken reload the key is %x, %v; want the previous one", k, err)
 	}
-	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k3}); err != nil {
+	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k3}); err != nil {
 		t.Fatal(err)
 	}
 	waitKey(k3)
@@ -119,8 +120,8 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "keys.psk")
 	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	k1, k2 := testpki.NewPSK(), testpki.NewPSK()
-	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
+	k1, k2 := cryptotest.NewPSK(), cryptotest.NewPSK()
+	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(p, stamp, stamp); err != nil {
@@ -135,7 +136,7 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Watch(ctx, 5*time.Millisecond) }()
 	defer func() { cancel(); <-done }()
-	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
+	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(p, stamp, stamp); err != nil {
@@ -143,7 +144,7 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if k, err := c.PSKKey("qemu"); err == nil && bytes.Equal(k, k2) {
+		if k, err := pskkeys.Key(c, "qemu"); err == nil && bytes.Equal(k, k2) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -45,8 +46,6 @@ type X509Options struct {
 	// InsecureKeyPermissions allows a private key file readable by group
 	// or others.
 	InsecureKeyPermissions bool
-	// Priority is the GnuTLS priority string; accepted, not applied.
-	Priority string
 }
 
 // CheckError is a failed load-time check: the file and what is wrong.
@@ -83,7 +82,7 @@ func NewX509Creds(o X509Options) (*Creds, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("crypto: %s: missing dir", o.ID)
 	}
-	c := &Creds{id: o.ID, kind: X509, endpoint: o.Endpoint, priority: o.Priority, x509: o}
+	c := &Creds{id: o.ID, kind: X509, endpoint: o.Endpoint, x509: o}
 	m, err := loadX509(&c.x509)
 	if err != nil {
 		return nil, err
@@ -181,14 +180,79 @@ func parseKey(data []byte) (crypto.Signer, error) {
 	return nil, fmt.Errorf("unsupported private key type %T", k)
 }
 
-func checkValidity(c *x509.Certificate, now time.Time) error {
+// The load-time checks follow QEMU's sanity checks (crypto/tlscredsx509.c,
+// identical in v7.2.0 and v10.0.x); each error says the cause in QEMU's
+// words ("has expired", "usage does not permit key encipherment", ...)
+// and then what livemig saw.
+
+// oidKeyUsage is the key usage extension, whose critical flag decides
+// whether QEMU enforces it.
+var oidKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 15}
+
+// keyUsageCritical reports whether c has a critical key usage extension.
+func keyUsageCritical(c *x509.Certificate) bool {
+	for _, e := range c.Extensions {
+		if e.Id.Equal(oidKeyUsage) {
+			return e.Critical
+		}
+	}
+	return false
+}
+
+// checkValidity checks c's validity window; what is "CA", "server" or
+// "client".
+func checkValidity(c *x509.Certificate, what string, now time.Time) error {
 	if now.Before(c.NotBefore) {
-		return fmt.Errorf("certificate %q is not yet valid: valid from %s", CertDN(c), c.NotBefore.UTC().Format(time.RFC3339))
+		return fmt.Errorf("the %s certificate %q is not yet active (valid from %s)", what, CertDN(c), c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(c.NotAfter) {
-		return fmt.Errorf("certificate %q has expired: valid until %s", CertDN(c), c.NotAfter.UTC().Format(time.RFC3339))
+		return fmt.Errorf("the %s certificate %q has expired (valid until %s)", what, CertDN(c), c.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// checkCA applies QEMU's checks of a CA certificate: basic constraints
+// present with CA=true, and keyCertSign when the key usage is critical.
+// livemig also wants keyCertSign in a non-critical key usage: crypto/x509
+// refuses to chain through a CA without it. It returns the check that
+// failed and why.
+func checkCA(ca *x509.Certificate) (string, error) {
+	if !ca.BasicConstraintsValid {
+		return "basic constraints", fmt.Errorf("certificate %q is missing basic constraints for a CA", CertDN(ca))
+	}
+	if !ca.IsCA {
+		return "basic constraints", fmt.Errorf("certificate %q basic constraints do not show a CA", CertDN(ca))
+	}
+	if ca.KeyUsage != 0 && ca.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return "key usage", fmt.Errorf("certificate %q usage does not permit certificate signing (key usage lacks keyCertSign)", CertDN(ca))
+	}
+	return "", nil
+}
+
+// checkLeafUsage applies QEMU's checks of an own certificate's basic
+// constraints, key usage and purpose for endpoint ep (want is serverAuth
+// or clientAuth). QEMU enforces a key usage or purpose only when the
+// extension is critical; livemig enforces digitalSignature and the purpose
+// whenever the extension is present (a TLS peer refuses the certificate
+// otherwise), and keyEncipherment, as QEMU does, only when the key usage is
+// critical (crypto/x509 always makes it critical).
+func checkLeafUsage(leaf *x509.Certificate, ep Endpoint, want x509.ExtKeyUsage) (string, error) {
+	dn := CertDN(leaf)
+	if leaf.BasicConstraintsValid && leaf.IsCA {
+		return "basic constraints", fmt.Errorf("certificate %q basic constraints show a CA, but we need one for a %s", dn, ep)
+	}
+	if leaf.KeyUsage != 0 {
+		if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+			return "key usage", fmt.Errorf("certificate %q usage does not permit digital signature (key usage lacks digitalSignature)", dn)
+		}
+		if leaf.KeyUsage&x509.KeyUsageKeyEncipherment == 0 && keyUsageCritical(leaf) {
+			return "key usage", fmt.Errorf("certificate %q usage does not permit key encipherment (critical key usage lacks keyEncipherment, which QEMU 10.0 requires even for ECDSA keys)", dn)
+		}
+	}
+	if !hasEKU(leaf, want) {
+		return "extended key usage", fmt.Errorf("certificate %q purpose does not allow use with a TLS %s (extended key usage lacks %s)", dn, ep, ekuName(want))
+	}
+	return "", nil
 }
 
 // loadX509 reads and checks a directory; it never returns partial material.
@@ -213,14 +277,11 @@ func loadX509(o *X509Options) (*x509Material, error) {
 	m.roots = x509.NewCertPool()
 	for _, ca := range m.cas {
 		if sanity {
-			if err := checkValidity(ca, now); err != nil {
+			if err := checkValidity(ca, "CA", now); err != nil {
 				return nil, fail(CACertFile, "validity", err)
 			}
-			if !ca.BasicConstraintsValid || !ca.IsCA {
-				return nil, fail(CACertFile, "basic constraints", fmt.Errorf("certificate %q is not a CA (basic constraints CA=true missing)", CertDN(ca)))
-			}
-			if ca.KeyUsage != 0 && ca.KeyUsage&x509.KeyUsageCertSign == 0 {
-				return nil, fail(CACertFile, "key usage", fmt.Errorf("CA certificate %q lacks keyCertSign", CertDN(ca)))
+			if check, err := checkCA(ca); err != nil {
+				return nil, fail(CACertFile, check, err)
 			}
 		}
 		m.roots.AddCert(ca)
@@ -299,24 +360,17 @@ func loadLeaf(o *X509Options, m *x509Material, certName, keyName string, want x5
 		return fail(keyName, "key match", fmt.Errorf("private key does not match the public key of %s", certName))
 	}
 	if !o.SkipSanityCheck {
-		if err := checkValidity(leaf, now); err != nil {
+		if err := checkValidity(leaf, o.Endpoint.String(), now); err != nil {
 			return fail(certName, "validity", err)
 		}
-		if leaf.BasicConstraintsValid && leaf.IsCA {
-			return fail(certName, "basic constraints", fmt.Errorf("certificate %q is a CA; a leaf must not be", CertDN(leaf)))
+		if check, err := checkLeafUsage(leaf, o.Endpoint, want); err != nil {
+			return fail(certName, check, err)
 		}
-		if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-			return fail(certName, "key usage", fmt.Errorf("certificate %q lacks digitalSignature", CertDN(leaf)))
-		}
-		if !hasEKU(leaf, want) {
-			return fail(certName, "extended key usage", fmt.Errorf("certificate %q is not for TLS %s authentication (extended key usage lacks %s)", CertDN(leaf), o.Endpoint, ekuName(want)))
-		}
-		inter := x509.NewCertPool()
-		for _, c := range chain[1:] {
-			inter.AddCert(c)
-		}
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			return fail(certName, "chain", fmt.Errorf("does not chain to %s: %w", CACertFile, err))
+		// As QEMU, the certificate alone must verify against the
+		// certificates of ca-cert.pem: an intermediate CA belongs there,
+		// not after the leaf in the certificate file.
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return fail(certName, "chain", fmt.Errorf("certificate %q failed validation against %s: %w", CertDN(leaf), CACertFile, err))
 		}
 	}
 	cert := &tls.Certificate{PrivateKey: key, Leaf: leaf}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/livemig/livemig/internal/qemuopt"
 )
 
 // Option keys, as written in a URI.
@@ -363,10 +365,10 @@ func (p *parser) markSeen(seen map[string]bool, key string, o *option) *Error {
 // parseBool parses the value of a switch option. It accepts what QEMU's
 // qapi_bool_parse accepts.
 func (p *parser) parseBool(o *option) (Switch, *Error) {
-	switch o.value {
-	case "on", "yes", "true", "y":
-		return On, nil
-	case "off", "no", "false", "n":
+	if v, ok := qemuopt.ParseBool(o.value); ok {
+		if v {
+			return On, nil
+		}
 		return Off, nil
 	}
 	return Unset, p.fail(o.valOff(), "invalid value %q for %s: expected on or off", o.value, o.key)
@@ -417,7 +419,7 @@ func (p *parser) tlsOptions(a *Address, list []option) *Error {
 			if err := p.checkTLSHostname(o); err != nil {
 				return err
 			}
-		} else if i := badID(o.value); i >= 0 {
+		} else if i := qemuopt.BadID(o.value); i >= 0 {
 			return p.fail(o.valOff()+i, "invalid object ID %q for %s: expected a letter, then letters, digits, '-', '.' or '_'", o.value, o.key)
 		}
 		*dst = o.value
@@ -456,22 +458,6 @@ func (p *parser) checkTLSHostname(o *option) *Error {
 		}
 	}
 	return nil
-}
-
-// badID returns the index of the first byte that breaks QEMU's object-ID
-// rule (id_wellformed in util/id.c: a letter, then letters, digits, '-',
-// '.', '_'), or -1 when id is well formed. id must not be empty.
-func badID(id string) int {
-	if !isAlpha(id[0]) {
-		return 0
-	}
-	for i := 1; i < len(id); i++ {
-		c := id[i]
-		if !isAlnum(c) && c != '-' && c != '.' && c != '_' {
-			return i
-		}
-	}
-	return -1
 }
 
 // cutTrailingTLS strips trailing ",tls-creds=V", ",tls-hostname=V" and

@@ -25,9 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/examples/internal/cli"
 	"github.com/livemig/livemig/examples/internal/demovm"
-	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	const name = "demo"
 	ramSize := cli.Size(256 << 20)
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "go run ./examples/demo [--ram-size SIZE] [--dirty-rate PAGES_PER_SEC] [--channels N] [--max-bandwidth RATE] [--downtime-limit DURATION] [--timeout DURATION]",
+		Synopsis: "go run ./examples/demo [--ram-size SIZE] [--dirty-rate PAGES_PER_SEC] [--channels N] [--max-bandwidth RATE] [--downtime-limit DURATION] [--timeout DURATION] [--write-pki DIR]",
 		Description: `Runs a live migration of the demo VM over TLS on loopback: a throwaway CA
 and certificates in QEMU's layout, migrate-dest and migrate-source as two
 processes, both outputs shown, summaries at the end. Cleans up after itself.`,
@@ -76,7 +76,7 @@ processes, both outputs shown, summaries at the end. Cleans up after itself.`,
 		return cli.Fail(stderr, name, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0)))
 	}
 	if *writePKI != "" {
-		if err := testpki.WriteQEMUDirs(*writePKI, nil); err != nil {
+		if _, err := cryptotest.Write(*writePKI, nil); err != nil {
 			return cli.Fail(stderr, name, err)
 		}
 		fmt.Fprintf(stdout, "demo: wrote %s (endpoint=server) and %s (endpoint=client); the certificates name localhost and 127.0.0.1\n",
@@ -112,7 +112,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer, ramSize int64, dirty, c
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := testpki.WriteQEMUDirs(dir, nil); err != nil {
+	if _, err := cryptotest.Write(dir, nil); err != nil {
 		return fmt.Errorf("writing the throwaway CA: %w", err)
 	}
 	serverDir, clientDir := filepath.Join(dir, "server"), filepath.Join(dir, "client")

@@ -63,7 +63,8 @@ func TestLayerOf(t *testing.T) {
 		module + "/uri":                     "uri",
 		module + "/channel/channeltest":     "channel",
 		module + "/examples/migrate-source": "examples",
-		module + "/internal/testpki":        "",
+		module + "/internal/leakcheck":      "",
+		module + "/crypto/cryptotest":       "crypto",
 		"crypto/tls":                        "",
 		module + "/crypto":                  "crypto",
 	} {

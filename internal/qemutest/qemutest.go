@@ -13,6 +13,7 @@ package qemutest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/internal/qemuvm"
+	"github.com/livemig/livemig/internal/testwait"
 )
 
 // Binary is the QEMU system emulator the tests run.
@@ -112,4 +114,47 @@ func (vm *VM) SaveStream(t testing.TB, path string) {
 	if err := vm.VM.SaveStream(Context(t, 60*time.Second), path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// LoadObject starts QEMU with no machine and no guest, with one -object
+// option (such as "tls-creds-x509,id=t0,dir=DIR,endpoint=server"), and
+// returns nil when QEMU created the object, or an error holding what QEMU
+// printed when it refused it. QEMU is asked to quit over QMP once it is
+// up. It skips t as [Require] does when QEMU is missing, and fails t when
+// QEMU cannot be run at all.
+func LoadObject(t testing.TB, object string) error {
+	t.Helper()
+	Require(t)
+	ctx := testwait.Context(t)
+	cmd := exec.CommandContext(ctx, Binary, "-nodefaults", "-machine", "none", "-display", "none",
+		"-S", "-qmp", "stdio", "-object", object)
+	cmd.Stdin = strings.NewReader("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s -object %s: no answer: %v", Binary, object, ctx.Err())
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit):
+		return errors.New(strings.TrimSpace(stderr.String()))
+	}
+	t.Fatalf("running %s: %v", Binary, err)
+	return nil
+}
+
+// Version returns the first line of `qemu-system-x86_64 --version`, for
+// logs; it skips t as [Require] does when QEMU is missing.
+func Version(t testing.TB) string {
+	t.Helper()
+	Require(t)
+	out, err := exec.Command(Binary, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", Binary, err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return line
 }

@@ -1,32 +1,48 @@
-// Package testpki generates certificate authorities, leaf certificates, PSK
-// key files and whole credential directories in QEMU's layout, for tests and
-// demos. Nothing it makes is fit for production: keys are small-lifetime,
-// generated on the fly and written next to the certificates.
+// Package cryptotest writes throwaway certificate authorities, x509
+// credential directories and PSK key files in QEMU's layout, for tests of
+// code that uses livemig (and QEMU) with TLS, in the spirit of
+// net/http/httptest. Nothing it makes is fit for production: keys are
+// generated on the fly, live a day and sit next to the certificates.
 //
-// # QEMU layout
+// # Directories
 //
-// [Write] and [WriteQEMUDirs] produce the directories QEMU's
-// tls-creds-x509 object reads:
+// [New] (for a test: into t.TempDir()) and [Write] (into a directory of
+// the caller's choice, for demos) produce the two directories QEMU's
+// tls-creds-x509 object reads, one per endpoint:
 //
 //	server/ca-cert.pem server/server-cert.pem server/server-key.pem [server/ca-crl.pem]
 //	client/ca-cert.pem client/client-cert.pem client/client-key.pem
 //
-// and, for tls-creds-psk, a keys.psk file with "username:hexkey" lines
-// ([WritePSK]).
+// so that "tls-creds-x509,id=tls0,dir=PKI.ServerDir,endpoint=server" loads
+// in livemig's crypto package and in QEMU alike. [WritePSK] writes the
+// keys.psk file ("username:hexkey" lines) of tls-creds-psk.
+//
+// The zero [Options] give a correct ECDSA P-256 PKI: a CA, a server
+// certificate for localhost, 127.0.0.1 and ::1, and a client certificate
+// with the subject CN=client.example.com,O=Example,C=GB. [LeafOptions]
+// set other names (DNS names and IP addresses in the subjectAltName, the
+// client's subject DN), RSA keys and PKCS#8 key files.
+//
+// # What QEMU accepts
+//
+// The certificates pass the load-time checks of QEMU's
+// crypto/tlscredsx509.c in 7.2 and in 10.0: the CA has basic constraints
+// CA=true and the key usages keyCertSign and cRLSign; a leaf has basic
+// constraints CA=false, the key usages digitalSignature and
+// keyEncipherment (QEMU 7.2.0 to 10.0 refuse a leaf whose critical key
+// usage lacks keyEncipherment, even for an ECDSA key that never
+// enciphers; crypto/x509 always marks the extension critical) and the
+// extended key usage serverAuth or clientAuth.
 //
 // # Defects
 //
-// Every knob of [Options] and [LeafOptions] that is not its zero value makes
-// the generated material wrong in one precise way (expired leaf, leaf from
-// another CA, CA without the CA flag, wrong extended key usage, key that does
-// not match the certificate, world-readable key file, truncated PEM, ...),
-// so that tests can check the error each defect causes.
-//
-// # Stability
-//
-// [WriteQEMUDirs] is used by the demo binary under examples/; its signature
-// does not change.
-package testpki
+// Every other knob of [Options], [CAOptions] and [LeafOptions] makes the
+// material wrong in one precise way (expired or not yet valid leaf, leaf
+// signed by a second, unrelated CA, CA without the CA flag or keyCertSign,
+// leaf key usage or extended key usage that QEMU refuses, key that does
+// not match its certificate, world-readable key file, truncated PEM, ...)
+// so that a test can check the error each defect causes.
+package cryptotest
 
 import (
 	"bytes"
@@ -86,38 +102,40 @@ const (
 	ClientRole             // clientAuth
 )
 
-// CAOptions tunes NewCA. The zero value is a valid ECDSA root CA valid from
-// an hour ago for a day.
+// CAOptions tunes NewCA. The zero value is a valid ECDSA root CA, valid
+// from an hour ago for a day, with the key usages keyCertSign and cRLSign.
 type CAOptions struct {
 	// Subject defaults to CN=livemig test CA,O=livemig.
 	Subject pkix.Name
 	KeyType KeyType
 	// NotCA leaves out the CA flag from basic constraints (defect).
 	NotCA bool
-	// NoCertSign leaves keyCertSign out of the key usage (defect).
+	// NoCertSign leaves keyCertSign out of the key usage, keeping only
+	// cRLSign (defect).
 	NoCertSign bool
 }
 
 // CA is a generated certificate authority.
 type CA struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
-	CertPEM []byte
+	Cert    *x509.Certificate // the self-signed certificate
+	Key     crypto.Signer     // its private key
+	CertPEM []byte            // Cert as written to ca-cert.pem
 	serial  int64
 	revoked []x509.RevocationListEntry
 }
 
 // Leaf is a generated end-entity certificate with its key.
 type Leaf struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
-	CertPEM []byte
+	Cert    *x509.Certificate // the certificate
+	Key     crypto.Signer     // its private key (another one with a WrongKey defect)
+	CertPEM []byte            // Cert as written to *-cert.pem
 	// KeyPEM is the private key in the requested encoding.
 	KeyPEM []byte
 }
 
 // LeafOptions tunes CA.Issue. The zero value is a server certificate for
-// "localhost", 127.0.0.1 and ::1, valid from an hour ago for a day.
+// "localhost", 127.0.0.1 and ::1, valid from an hour ago for a day, with
+// the key usages digitalSignature and keyEncipherment.
 type LeafOptions struct {
 	Role Role
 	// Subject defaults to CN=localhost,O=livemig (server) or
@@ -129,6 +147,9 @@ type LeafOptions struct {
 	KeyType  KeyType
 	// KeyEncoding selects the PEM encoding of KeyPEM.
 	KeyEncoding KeyEncoding
+	// KeyUsage overrides the default digitalSignature|keyEncipherment;
+	// one without keyEncipherment is the defect QEMU 10.0 refuses.
+	KeyUsage x509.KeyUsage
 	// ExtKeyUsage overrides the role's default (serverAuth or clientAuth).
 	ExtKeyUsage []x509.ExtKeyUsage
 	// Expired makes the certificate end an hour ago (defect).
@@ -157,14 +178,14 @@ func NewCA(opts CAOptions) (*CA, error) {
 		NotAfter:              now.Add(24 * oneHour),
 		BasicConstraintsValid: true,
 		IsCA:                  !opts.NotCA,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
 	if opts.NoCertSign {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.KeyUsage = x509.KeyUsageCRLSign
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: creating CA: %w", err)
+		return nil, fmt.Errorf("cryptotest: creating CA: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -179,7 +200,7 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := EncodeKey(key, opts.KeyEncoding)
+	keyPEM, err := encodeKey(key, opts.KeyEncoding)
 	if err != nil {
 		return nil, err
 	}
@@ -191,13 +212,13 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 		NotBefore:             now.Add(-oneHour),
 		NotAfter:              now.Add(24 * oneHour),
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		DNSNames:              opts.DNSNames,
 		IPAddresses:           opts.IPs,
 		ExtKeyUsage:           opts.ExtKeyUsage,
 	}
-	if _, ok := key.(*rsa.PrivateKey); ok {
-		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	if opts.KeyUsage != 0 {
+		tmpl.KeyUsage = opts.KeyUsage
 	}
 	switch opts.Role {
 	case ServerRole:
@@ -227,7 +248,7 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: issuing %q: %w", tmpl.Subject.CommonName, err)
+		return nil, fmt.Errorf("cryptotest: issuing %q: %w", tmpl.Subject.CommonName, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -278,13 +299,13 @@ func (ca *CA) CRLPEMWith(o CRLOptions) ([]byte, error) {
 		RevokedCertificateEntries: ca.revoked,
 	}, ca.Cert, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: creating CRL: %w", err)
+		return nil, fmt.Errorf("cryptotest: creating CRL: %w", err)
 	}
 	return pemBlock("X509 CRL", der), nil
 }
 
-// EncodeKey returns key as PEM in the given encoding.
-func EncodeKey(key crypto.Signer, enc KeyEncoding) ([]byte, error) {
+// encodeKey returns key as PEM in the given encoding.
+func encodeKey(key crypto.Signer, enc KeyEncoding) ([]byte, error) {
 	if enc == PKCS8 {
 		der, err := x509.MarshalPKCS8PrivateKey(key)
 		if err != nil {
@@ -302,7 +323,7 @@ func EncodeKey(key crypto.Signer, enc KeyEncoding) ([]byte, error) {
 		}
 		return pemBlock("EC PRIVATE KEY", der), nil
 	}
-	return nil, fmt.Errorf("testpki: unsupported key type %T", key)
+	return nil, fmt.Errorf("cryptotest: unsupported key type %T", key)
 }
 
 func newKey(t KeyType) (crypto.Signer, error) {
@@ -353,8 +374,8 @@ type PKI struct {
 	ServerDir, ClientDir string
 }
 
-// Generate creates the material described by opts without writing it.
-func Generate(opts *Options) (*PKI, error) {
+// generate creates the material described by opts without writing it.
+func generate(opts *Options) (*PKI, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -404,7 +425,7 @@ func replaceKey(l *Leaf, o LeafOptions) error {
 	if err != nil {
 		return err
 	}
-	pemKey, err := EncodeKey(k, o.KeyEncoding)
+	pemKey, err := encodeKey(k, o.KeyEncoding)
 	if err != nil {
 		return err
 	}
@@ -412,13 +433,15 @@ func replaceKey(l *Leaf, o LeafOptions) error {
 	return nil
 }
 
-// Write generates material per opts and writes QEMU-layout directories
-// dir/server and dir/client (created if needed).
+// Write generates material per opts (nil means the zero Options) and
+// writes the QEMU-layout directories dir/server and dir/client, creating
+// them (mode 0700) if needed. Use it where no testing.TB is at hand, as
+// the demo's --write-pki does; tests call [New].
 func Write(dir string, opts *Options) (*PKI, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	p, err := Generate(opts)
+	p, err := generate(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -426,14 +449,6 @@ func Write(dir string, opts *Options) (*PKI, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// WriteQEMUDirs writes a server directory dir/server and a client
-// directory dir/client in QEMU's tls-creds-x509 layout, generated per opts
-// (nil means a correct ECDSA PKI for localhost). Its signature is stable.
-func WriteQEMUDirs(dir string, opts *Options) error {
-	_, err := Write(dir, opts)
-	return err
 }
 
 func (p *PKI) write(dir string, opts *Options) error {
@@ -457,7 +472,7 @@ func (p *PKI) write(dir string, opts *Options) error {
 	}
 	for _, d := range []string{p.ServerDir, p.ClientDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("testpki: %w", err)
+			return fmt.Errorf("cryptotest: %w", err)
 		}
 	}
 	if opts.RevokeClient || opts.CRL {
@@ -475,7 +490,7 @@ func (p *PKI) write(dir string, opts *Options) error {
 	for _, f := range files {
 		data := f.data
 		if f.name == opts.TruncateFile {
-			data = Truncate(data)
+			data = truncate(data)
 			truncated = true
 		}
 		if err := WriteFileMode(filepath.Join(f.dir, f.name), data, f.mode); err != nil {
@@ -483,14 +498,14 @@ func (p *PKI) write(dir string, opts *Options) error {
 		}
 	}
 	if opts.TruncateFile != "" && !truncated {
-		return fmt.Errorf("testpki: TruncateFile %q names no generated file", opts.TruncateFile)
+		return fmt.Errorf("cryptotest: TruncateFile %q names no generated file", opts.TruncateFile)
 	}
 	return nil
 }
 
-// Truncate cuts a PEM file in the middle of its base64 body, the way an
+// truncate cuts a PEM file in the middle of its base64 body, the way an
 // interrupted copy leaves it.
-func Truncate(pemData []byte) []byte {
+func truncate(pemData []byte) []byte {
 	return bytes.Clone(pemData[:len(pemData)/2])
 }
 
@@ -499,13 +514,13 @@ func Truncate(pemData []byte) []byte {
 func WriteFileMode(name string, data []byte, mode os.FileMode) error {
 	tmp := name + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("testpki: %w", err)
+		return fmt.Errorf("cryptotest: %w", err)
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
-		return fmt.Errorf("testpki: %w", err)
+		return fmt.Errorf("cryptotest: %w", err)
 	}
 	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("testpki: %w", err)
+		return fmt.Errorf("cryptotest: %w", err)
 	}
 	return nil
 }
@@ -523,10 +538,10 @@ func NewPSK() []byte {
 // per entry of keys, sorted by username, as GnuTLS's psktool does.
 func WritePSK(dir string, keys map[string][]byte) error {
 	if len(keys) == 0 {
-		return errors.New("testpki: WritePSK needs at least one key")
+		return errors.New("cryptotest: WritePSK needs at least one key")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("testpki: %w", err)
+		return fmt.Errorf("cryptotest: %w", err)
 	}
 	users := make([]string, 0, len(keys))
 	for u := range keys {

@@ -1,4 +1,4 @@
-package testpki
+package cryptotest
 
 import (
 	"crypto/x509"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/qemutest"
 )
 
 func readCert(t *testing.T, name string) *x509.Certificate {
@@ -77,5 +80,46 @@ func TestDefects(t *testing.T) {
 	}
 	if _, err := Write(t.TempDir(), &Options{TruncateFile: "nope.pem"}); err == nil {
 		t.Error("unknown TruncateFile accepted")
+	}
+}
+
+// TestQEMULoads loads the default material, with ECDSA and RSA keys, into
+// the installed QEMU (tls-creds-x509, both endpoints) and into livemig.
+// Run it with a QEMU 10.0 first in PATH to check the key usage QEMU 10.0
+// wants (see the package doc).
+func TestQEMULoads(t *testing.T) {
+	qemutest.Require(t)
+	t.Log(qemutest.Version(t))
+	for _, kt := range []KeyType{ECDSA, RSA} {
+		t.Run(kt.String(), func(t *testing.T) {
+			lo := LeafOptions{KeyType: kt}
+			p := New(t, &Options{CA: CAOptions{KeyType: kt}, Server: lo, Client: lo, CRL: true})
+			for _, d := range []struct{ dir, ep string }{{p.ServerDir, "server"}, {p.ClientDir, "client"}} {
+				if err := qemutest.LoadObject(t, "tls-creds-x509,id=t0,endpoint="+d.ep+",dir="+d.dir); err != nil {
+					t.Errorf("QEMU refuses the %s directory: %v", d.ep, err)
+				}
+				ep := crypto.Client
+				if d.ep == "server" {
+					ep = crypto.Server
+				}
+				if _, err := crypto.NewX509Creds(crypto.X509Options{ID: "t0", Dir: d.dir, Endpoint: ep}); err != nil {
+					t.Errorf("livemig refuses the %s directory: %v", d.ep, err)
+				}
+			}
+		})
+	}
+}
+
+// TestKeyUsages pins the key usages QEMU 10.0 needs (see the package doc).
+func TestKeyUsages(t *testing.T) {
+	p := New(t, nil)
+	if want := x509.KeyUsageCertSign | x509.KeyUsageCRLSign; p.CA.Cert.KeyUsage != want {
+		t.Errorf("CA key usage %#x, want %#x", p.CA.Cert.KeyUsage, want)
+	}
+	want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	for _, l := range []*Leaf{p.Server, p.Client} {
+		if l.Cert.KeyUsage != want || l.Cert.IsCA || !l.Cert.BasicConstraintsValid {
+			t.Errorf("%s: key usage %#x, CA %v; want %#x and a non-CA", l.Cert.Subject, l.Cert.KeyUsage, l.Cert.IsCA, want)
+		}
 	}
 }
