@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/iovec"
 )
 
 var _ Channel = (*TLS)(nil)
@@ -359,7 +360,7 @@ func mergeAdjacent(bufs *net.Buffers) []byte {
 	j := 1
 	for ; j < len(*bufs); j++ {
 		next := (*bufs)[j]
-		if len(b) == 0 || len(next) == 0 || cap(b)-len(b) < len(next) || &b[:len(b)+1][len(b)] != &next[0] {
+		if !iovec.Continues(b, next) {
 			break
 		}
 		b = b[:len(b)+len(next)]
