@@ -40,7 +40,7 @@ const DefaultGracePeriod = 3 * time.Second
 // Close is never called: no zombie is left behind. Command follows the
 // Channel concurrency rule.
 type Command struct {
-	p       *Pipe
+	p       *FilePair
 	cmdline string
 	cmd     *exec.Cmd
 	stderr  *tail
@@ -97,7 +97,7 @@ func startCommand(ctx context.Context, cmdline string) (*Command, error) {
 		stderr:  t,
 		exited:  make(chan struct{}),
 	}
-	c.p = NewPipe(outR, inW)
+	c.p = NewFilePair(outR, inW)
 	c.p.setName(name)
 	c.grace.Store(int64(DefaultGracePeriod))
 	go func() {

@@ -28,8 +28,8 @@
 //   - [Command]: a child process's stdin and stdout ([StartCommand]); Close
 //     reaps it and reports a failure as an [ExitError] with the tail of its
 //     standard error.
-//   - [Pipe]: pipes, fifos and character devices, from [FromFile] or
-//     [NewPipe].
+//   - [FilePair]: pipes, fifos and character devices, from [FromFile] or
+//     [NewFilePair].
 //   - [Buffer]: in memory, seekable ([NewBuffer]).
 //
 // The TLS and DTLS wrappers in this package turn any Channel into an

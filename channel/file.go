@@ -262,7 +262,7 @@ func (f *File) Close() error {
 //   - a tcp, unix or vsock stream socket: a *[Socket];
 //   - a regular file or block device: a *[File] at f's current offset;
 //   - anything else (a pipe, a fifo, a character device such as a tty): a
-//     *[Pipe] that reads and writes f.
+//     *[FilePair] that reads and writes f.
 //
 // FromFile takes ownership of f: the channel closes it, and FromFile closes
 // it on failure. A directory is refused.
@@ -319,5 +319,5 @@ func FromFile(f *os.File) (Channel, error) {
 		}
 		return ff, nil
 	}
-	return NewPipe(f, f), nil
+	return NewFilePair(f, f), nil
 }
