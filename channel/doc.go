@@ -115,6 +115,20 @@
 //     group, so a shell's background jobs do not outlive it. A child that
 //     dies of SIGPIPE after Close closed its stdout is not an error.
 //   - A vsock Listen on port 0 binds any free port (VMADDR_PORT_ANY).
+//   - [NewTLS], [NewDTLS] and [NewDTLSPacket] take no role: a credentials
+//     object is made for one endpoint (QEMU's endpoint=client|server), and
+//     the wrapper is the TLS client or server that creds.Endpoint() names,
+//     whichever side opened the inner connection. Checking that this is
+//     the side a caller meant is the caller's business (migration checks
+//     it before it connects).
+//   - [TLSOptions] embeds [crypto.TLSOptions] and passes it to
+//     [crypto.Creds.TLSConfig] untouched, instead of copying its fields
+//     one by one: what tunes the credentials (host name, authz, minimum
+//     version) is crypto's, and TLSOptions adds only what is about the
+//     channel (Raw).
+//   - The channel over *os.File pipes and character devices is
+//     [FilePair], so that "Pipe" means one thing: channeltest.Pipe, the
+//     in-memory pair.
 //
 // # Platforms
 //

@@ -191,12 +191,13 @@ func (d *DTLS) decryptMsg() string {
 	return d.decryptErr
 }
 
-// NewDTLS wraps a stream Channel (tcp, unix, command, ...) as the given
-// role with PSK credentials. It does no I/O until Handshake, except that
-// it starts the goroutine that reads records; Close ends it. opts may be
-// nil. The DTLS owns inner from then on.
-func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := newDTLS(creds, role, opts)
+// NewDTLS wraps a stream Channel (tcp, unix, command, ...) with PSK
+// credentials, as the DTLS client or server that creds.Endpoint() names.
+// It does no I/O until Handshake, except that it starts the goroutine that
+// reads records; Close ends it. opts may be nil. The DTLS owns inner from
+// then on.
+func NewDTLS(inner Channel, creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, opts)
 	d.inner, d.stream = inner, true
 	if inner == nil {
 		d.name = "dtls ?"
@@ -210,9 +211,10 @@ func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTL
 
 // NewDTLSPacket runs DTLS over a datagram socket such as a *net.UDPConn.
 // remote is the peer; a server may pass nil to adopt the sender of the
-// first datagram. The DTLS owns pc: Close closes it.
-func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := newDTLS(creds, role, opts)
+// first datagram. The role is creds.Endpoint(), as for NewDTLS. The DTLS
+// owns pc: Close closes it.
+func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, opts)
 	if pc == nil {
 		d.name = "dtls ?"
 		return d
@@ -226,8 +228,11 @@ func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, role
 	return d
 }
 
-func newDTLS(creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := &DTLS{creds: creds, role: role}
+func newDTLS(creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := &DTLS{creds: creds}
+	if creds != nil {
+		d.role = creds.Endpoint()
+	}
 	if opts != nil {
 		d.opts = *opts
 	}
@@ -280,9 +285,6 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 	}
 	if d.creds.Kind() != crypto.PSK {
 		return fail(fmt.Errorf("channel: credentials %q are %s; DTLS uses %s", d.creds.ID(), d.creds.Kind(), crypto.PSK))
-	}
-	if d.creds.Endpoint() != d.role {
-		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", d.creds.ID(), d.creds.Endpoint(), d.role))
 	}
 	if d.closed.Load() {
 		return fail(net.ErrClosed)

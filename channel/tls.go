@@ -30,16 +30,13 @@ const tlsMaxPlaintext = 16384
 // TLSOptions tunes NewTLS. The zero value is usable; it must not be
 // modified after NewTLS.
 type TLSOptions struct {
-	// Hostname is, on a client, the name the server certificate must
-	// match: QEMU's tls-hostname or the dialled host. A client with x509
-	// credentials and verify-peer=on needs it.
-	Hostname string
-	// Authz, on a server, checks the verified client's DN; nil allows every
-	// client whose certificate verifies.
-	Authz crypto.Authz
-	// MinVersion is the lowest TLS version accepted: 0 means TLS 1.3,
-	// tls.VersionTLS12 also allows TLS 1.2.
-	MinVersion uint16
+	// TLSOptions is what the credentials need to build their TLS
+	// configuration, passed to [crypto.Creds.TLSConfig] as is: on a
+	// client the Hostname the server certificate must match, on a server
+	// the Authz that checks the client's DN, and MinVersion. The zero
+	// value (no host name, no authz, TLS 1.3) fits a server and an anon
+	// client.
+	crypto.TLSOptions
 	// Raw is for QEMU peers, which send no close_notify: a clean EOF at a
 	// TLS record boundary ends the stream (io.EOF). Without Raw such an EOF
 	// is an error wrapping io.ErrUnexpectedEOF, since it may be a
@@ -65,7 +62,7 @@ type TLSOptions struct {
 type TLS struct {
 	inner Channel
 	creds *crypto.Creds
-	role  crypto.Endpoint
+	role  crypto.Endpoint // creds.Endpoint()
 	opts  TLSOptions
 	raw   *tlsRawConn
 	name  string
@@ -83,11 +80,15 @@ type TLS struct {
 	handshaking atomic.Bool // a Handshake holds hsMu and may block
 }
 
-// NewTLS wraps inner as the given role, with creds (x509 or anon; PSK
-// needs [NewDTLS]). It does no I/O until Handshake. opts may be nil. The
-// TLS owns inner from then on: Close closes it.
-func NewTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *TLSOptions) *TLS {
-	t := &TLS{inner: inner, creds: creds, role: role}
+// NewTLS wraps inner with creds (x509 or anon; PSK needs [NewDTLS]),
+// as the TLS client or server that creds.Endpoint() names. It does no
+// I/O until Handshake. opts may be nil. The TLS owns inner from then on:
+// Close closes it.
+func NewTLS(inner Channel, creds *crypto.Creds, opts *TLSOptions) *TLS {
+	t := &TLS{inner: inner, creds: creds}
+	if creds != nil {
+		t.role = creds.Endpoint()
+	}
 	if opts != nil {
 		t.opts = *opts
 	}
@@ -131,13 +132,10 @@ func (t *TLS) handshakeLocked(ctx context.Context) error {
 	if t.inner == nil || t.creds == nil {
 		return fail(errors.New("channel: NewTLS needs an inner channel and credentials"))
 	}
-	if t.creds.Endpoint() != t.role {
-		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", t.creds.ID(), t.creds.Endpoint(), t.role))
-	}
 	if t.closed.Load() {
 		return fail(net.ErrClosed)
 	}
-	cfg, err := t.creds.TLSConfig(crypto.TLSOptions{Hostname: t.opts.Hostname, Authz: t.opts.Authz, MinVersion: t.opts.MinVersion})
+	cfg, err := t.creds.TLSConfig(t.opts.TLSOptions)
 	if err != nil {
 		return fail(err)
 	}
