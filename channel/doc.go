@@ -126,6 +126,13 @@
 //     one by one: what tunes the credentials (host name, authz, minimum
 //     version) is crypto's, and TLSOptions adds only what is about the
 //     channel (Raw).
+//   - The handshake of [TLS] and [DTLS] runs once, under a small state
+//     machine (idle, running, done) whose mutex is never held across I/O.
+//     Close reads the state without waiting: before a handshake it keeps
+//     one from starting; during one it closes the inner channel, which
+//     ends it with net.ErrClosed; after one it sends close_notify unless a
+//     Write is in flight. No call spins or waits for a blocked handshake to
+//     learn where it stands.
 //   - The channel over *os.File pipes and character devices is
 //     [FilePair], so that "Pipe" means one thing: channeltest.Pipe, the
 //     in-memory pair.

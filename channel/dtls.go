@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,10 +86,8 @@ type DTLS struct {
 	name   string
 	stream bool
 
-	hsMu   sync.Mutex
-	hsDone bool
-	hsErr  error
-	dc     *dtls.Conn
+	hs handshakeOnce
+	dc *dtls.Conn // set by the handshake before hs records its result
 
 	rbuf       []byte // one record's plaintext, for short reads
 	rpos, rend int
@@ -98,10 +95,9 @@ type DTLS struct {
 	wmu  sync.Mutex
 	wbuf []byte
 
-	closed      atomic.Bool
-	readShut    atomic.Bool
-	handshaking atomic.Bool // a Handshake holds hsMu and may block
-	rawClose    sync.Once
+	closed   atomic.Bool
+	readShut atomic.Bool
+	rawClose sync.Once
 
 	decryptMu  sync.Mutex
 	decryptErr string // pion's "decrypt failed" report, streams only
@@ -148,7 +144,7 @@ func (d *DTLS) SetWriteDeadline(t time.Time) error {
 
 // decryptFailed records pion's report of an undecryptable record and
 // makes the stream conn fail pion's next read with it (see
-// handshakeLocked and dtls_discard.go).
+// handshake and dtls_discard.go).
 func (d *DTLS) decryptFailed(msg string) {
 	d.decryptMu.Lock()
 	if d.decryptErr == "" {
@@ -253,33 +249,34 @@ func (d *DTLS) closeRaw() {
 // Handshake runs the DTLS handshake once; later calls return its result.
 // It honours ctx: when ctx ends first the channel is closed and the error
 // wraps ctx.Err(). Any failure (wrong key, unknown user, authz denial)
-// closes the channel.
+// closes the channel. A Handshake called while another runs waits for that
+// one's result, or returns when its own ctx ends (without closing the
+// channel).
 func (d *DTLS) Handshake(ctx context.Context) error {
-	d.hsMu.Lock()
-	defer d.hsMu.Unlock()
-	if d.hsDone {
-		return d.hsErr
-	}
-	d.hsDone = true
-	d.handshaking.Store(true)
-	d.hsErr = d.handshakeLocked(ctx)
-	d.handshaking.Store(false)
-	if d.hsErr == nil && d.closed.Load() {
-		// Close ran while the handshake was finishing and only closed the
-		// inner channel: close pion's conn too, which ends its goroutines.
-		_ = d.dc.Close()
-		d.hsErr = &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
-	}
-	if d.hsErr != nil {
-		d.closeRaw()
-	}
-	return d.hsErr
+	return d.hs.do(ctx, func() error {
+		err := d.handshake(ctx)
+		if err == nil && d.closed.Load() {
+			// Close ran while the handshake was finishing and only closed
+			// the inner channel: close pion's conn too, which ends its
+			// goroutines.
+			_ = d.dc.Close()
+			err = d.handshakeErr(net.ErrClosed)
+		}
+		if err != nil {
+			d.closeRaw()
+		}
+		return err
+	}, d.handshakeErr)
 }
 
-func (d *DTLS) handshakeLocked(ctx context.Context) error {
-	fail := func(err error) error {
-		return &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: err}
-	}
+// handshakeErr wraps err as the handshake's *OpError.
+func (d *DTLS) handshakeErr(err error) error {
+	return &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: err}
+}
+
+// handshake runs the handshake for Handshake, which runs it once.
+func (d *DTLS) handshake(ctx context.Context) error {
+	fail := d.handshakeErr
 	if d.raw == nil || d.creds == nil {
 		return fail(errors.New("channel: NewDTLS needs an inner channel and credentials"))
 	}
@@ -381,10 +378,7 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 }
 
 func (d *DTLS) implicitHandshake() error {
-	d.hsMu.Lock()
-	done, err := d.hsDone, d.hsErr
-	d.hsMu.Unlock()
-	if done {
+	if done, err := d.hs.completed(); done {
 		return err
 	}
 	return d.Handshake(context.Background())
@@ -393,13 +387,10 @@ func (d *DTLS) implicitHandshake() error {
 // PeerIdentity returns, on a server after the handshake, the client's PSK
 // identity (its username); "" on a client or before the handshake.
 func (d *DTLS) PeerIdentity() string {
-	d.hsMu.Lock()
-	dc := d.dc
-	d.hsMu.Unlock()
-	if dc == nil || d.role != crypto.Server {
+	if done, err := d.hs.completed(); !done || err != nil || d.role != crypto.Server {
 		return ""
 	}
-	return string(dc.ConnectionState().IdentityHint)
+	return string(d.dc.ConnectionState().IdentityHint)
 }
 
 func (d *DTLS) opErr(op string, err error) error {
@@ -593,7 +584,7 @@ func (d *DTLS) Shutdown(how Direction) error {
 }
 
 // dtlsNoRetransmit is the FlightInterval of DTLS over a stream: pion never
-// resends a flight (see handshakeLocked).
+// resends a flight (see handshake).
 const dtlsNoRetransmit = time.Duration(math.MaxInt64)
 
 // dtlsCloseNotifyTimeout bounds how long Close waits to send close_notify.
@@ -606,22 +597,21 @@ func (d *DTLS) Close() error {
 	if d.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: d.name, Err: net.ErrClosed}
 	}
-	for !d.hsMu.TryLock() {
-		if d.handshaking.Load() {
-			d.closeRaw() // ends the running handshake
-			return nil
-		}
-		runtime.Gosched() // hsMu is only held briefly otherwise
-	}
-	dc := d.dc
-	if !d.hsDone {
-		d.hsDone, d.hsErr = true, &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
-	}
-	d.hsMu.Unlock()
-	if dc == nil {
+	// stop keeps a handshake from starting; one running ends when the
+	// inner channel is closed (see Handshake).
+	phase, hsErr := d.hs.stop(d.handshakeErr(net.ErrClosed))
+	if phase != hsDone || hsErr != nil {
 		d.closeRaw()
 		return nil
 	}
+	d.closeSession(d.dc)
+	return nil
+}
+
+// closeSession ends an established session for Close: close_notify when
+// no Write is in flight (bounded by dtlsCloseNotifyTimeout), then the
+// inner channel is closed.
+func (d *DTLS) closeSession(dc *dtls.Conn) {
 	if d.wmu.TryLock() {
 		t := time.AfterFunc(dtlsCloseNotifyTimeout, d.closeRaw)
 		_ = dc.Close()
@@ -635,7 +625,6 @@ func (d *DTLS) Close() error {
 	// pion keeps a goroutine per deadline still ahead, until it passes;
 	// clearing them ends those goroutines.
 	_ = dc.SetDeadline(time.Time{})
-	return nil
 }
 
 // pionLogger routes pion's warnings and errors to Logf, and its report of

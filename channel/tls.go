@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,17 +66,14 @@ type TLS struct {
 	raw   *tlsRawConn
 	name  string
 
-	hsMu   sync.Mutex
-	hsDone bool
-	hsErr  error
-	conn   *tls.Conn // set once under hsMu before hsDone
+	hs   handshakeOnce
+	conn *tls.Conn // set by the handshake before hs records its result
 
 	wmu  sync.Mutex
 	wbuf []byte // WriteBuffers' record buffer, tlsMaxPlaintext bytes
 
-	readShut    atomic.Bool
-	closed      atomic.Bool
-	handshaking atomic.Bool // a Handshake holds hsMu and may block
+	readShut atomic.Bool
+	closed   atomic.Bool
 }
 
 // NewTLS wraps inner with creds (x509 or anon; PSK needs [NewDTLS]),
@@ -108,27 +104,32 @@ func (t *TLS) Name() string { return t.name }
 // It honours ctx: when ctx ends first, the inner channel is closed and
 // Handshake returns an error wrapping ctx.Err(). Any failure closes the
 // channel (fail closed) and says which side failed and why, e.g. that the
-// authz object denied the client's DN.
+// authz object denied the client's DN. A Handshake called while another
+// runs waits for that one's result, or returns when its own ctx ends
+// (without closing the channel).
 func (t *TLS) Handshake(ctx context.Context) error {
-	t.hsMu.Lock()
-	defer t.hsMu.Unlock()
-	if t.hsDone {
-		return t.hsErr
-	}
-	t.hsDone = true
-	t.handshaking.Store(true)
-	t.hsErr = t.handshakeLocked(ctx)
-	t.handshaking.Store(false)
-	if t.hsErr != nil {
-		_ = t.raw.Close()
-	}
-	return t.hsErr
+	return t.hs.do(ctx, func() error {
+		err := t.handshake(ctx)
+		if err == nil && t.closed.Load() {
+			// Close ran while the handshake was finishing and only closed
+			// the inner channel.
+			err = t.handshakeErr(net.ErrClosed)
+		}
+		if err != nil {
+			_ = t.raw.Close()
+		}
+		return err
+	}, t.handshakeErr)
 }
 
-func (t *TLS) handshakeLocked(ctx context.Context) error {
-	fail := func(err error) error {
-		return &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: err}
-	}
+// handshakeErr wraps err as the handshake's *OpError.
+func (t *TLS) handshakeErr(err error) error {
+	return &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: err}
+}
+
+// handshake runs the handshake for Handshake, which runs it once.
+func (t *TLS) handshake(ctx context.Context) error {
+	fail := t.handshakeErr
 	if t.inner == nil || t.creds == nil {
 		return fail(errors.New("channel: NewTLS needs an inner channel and credentials"))
 	}
@@ -153,37 +154,44 @@ func (t *TLS) handshakeLocked(ctx context.Context) error {
 		return fail(fmt.Errorf("%w (%v)", ctx.Err(), err))
 	}
 	if err != nil {
-		if t.closed.Load() {
-			return fail(fmt.Errorf("%w: %v", net.ErrClosed, err))
-		}
-		if t.raw.sawEOF.Load() {
-			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
-		}
-		return fail(err)
+		return fail(t.handshakeCause(err))
 	}
 	return nil
+}
+
+// handshakeCause says why crypto/tls's handshake failed with err.
+func (t *TLS) handshakeCause(err error) error {
+	switch {
+	case t.closed.Load():
+		return fmt.Errorf("%w: %v", net.ErrClosed, err)
+	case t.raw.sawEOF.Load():
+		return fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // implicitHandshake runs the handshake without a deadline for Read and
 // Write called before Handshake.
 func (t *TLS) implicitHandshake() error {
-	t.hsMu.Lock()
-	done, err := t.hsDone, t.hsErr
-	t.hsMu.Unlock()
-	if done {
+	if done, err := t.hs.completed(); done {
 		return err
 	}
 	return t.Handshake(context.Background())
 }
 
+// session returns the *tls.Conn once a handshake has succeeded, else nil.
+func (t *TLS) session() *tls.Conn {
+	if done, err := t.hs.completed(); !done || err != nil {
+		return nil
+	}
+	return t.conn
+}
+
 // ConnectionState returns the TLS state after the handshake (the zero
 // value before).
 func (t *TLS) ConnectionState() tls.ConnectionState {
-	t.hsMu.Lock()
-	c := t.conn
-	ok := t.hsDone && t.hsErr == nil
-	t.hsMu.Unlock()
-	if !ok {
+	c := t.session()
+	if c == nil {
 		return tls.ConnectionState{}
 	}
 	return c.ConnectionState()
@@ -201,15 +209,14 @@ func (t *TLS) PeerIdentity() string {
 	return crypto.CertDN(cs.PeerCertificates[0])
 }
 
-// NetConn returns the *tls.Conn (nil before Handshake). Reading or writing
-// it directly bypasses the Raw EOF rules and the record coalescing.
+// NetConn returns the *tls.Conn once the handshake has succeeded (nil
+// before, or after it failed). Reading or writing it directly bypasses the
+// Raw EOF rules and the record coalescing.
 func (t *TLS) NetConn() net.Conn {
-	t.hsMu.Lock()
-	defer t.hsMu.Unlock()
-	if t.conn == nil {
-		return nil
+	if c := t.session(); c != nil {
+		return c
 	}
-	return t.conn
+	return nil
 }
 
 // Read implements [Channel]. It returns io.EOF when the peer sent
@@ -386,28 +393,8 @@ func (t *TLS) Shutdown(how Direction) error {
 	}
 	var errs []error
 	if how&Write != 0 {
-		t.hsMu.Lock()
-		c, ok := t.conn, t.hsDone && t.hsErr == nil
-		t.hsMu.Unlock()
-		// Shutdown must not block: with a Write in flight (perhaps stuck
-		// on a peer that does not read) the inner write side is shut
-		// without close_notify, and the peer sees the stream cut.
-		if ok && t.wmu.TryLock() {
-			// close_notify itself may block on a full socket: crypto/tls
-			// bounds it with a write deadline only when the inner channel
-			// has deadlines, so bound it here for every channel by shutting
-			// the inner write side, which fails the blocked write.
-			var cut atomic.Bool
-			timer := time.AfterFunc(tlsCloseNotifyWait, func() {
-				cut.Store(true)
-				_ = t.inner.Shutdown(Write)
-			})
-			err := c.CloseWrite()
-			timer.Stop()
-			t.wmu.Unlock()
-			if err != nil && !cut.Load() {
-				errs = append(errs, err)
-			}
+		if err := t.closeNotify(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if how&Read != 0 {
@@ -420,6 +407,33 @@ func (t *TLS) Shutdown(how Direction) error {
 		return &OpError{Op: "shutdown", Channel: t.name, Err: err}
 	}
 	return nil
+}
+
+// closeNotify sends close_notify for Shutdown(Write), unless there is no
+// session or a Write is in flight. Shutdown must not block: with a Write
+// in flight (perhaps stuck on a peer that does not read) the inner write
+// side is shut without close_notify, and the peer sees the stream cut.
+func (t *TLS) closeNotify() error {
+	c := t.session()
+	if c == nil || !t.wmu.TryLock() {
+		return nil
+	}
+	defer t.wmu.Unlock()
+	// close_notify itself may block on a full socket: crypto/tls bounds it
+	// with a write deadline only when the inner channel has deadlines, so
+	// bound it here for every channel by shutting the inner write side,
+	// which fails the blocked write.
+	var cut atomic.Bool
+	timer := time.AfterFunc(tlsCloseNotifyWait, func() {
+		cut.Store(true)
+		_ = t.inner.Shutdown(Write)
+	})
+	err := c.CloseWrite()
+	timer.Stop()
+	if cut.Load() {
+		return nil
+	}
+	return err
 }
 
 // tlsCloseNotifyWait bounds how long Close and Shutdown wait to send
@@ -437,45 +451,38 @@ func (t *TLS) Close() error {
 	if t.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: t.name, Err: net.ErrClosed}
 	}
-	for !t.hsMu.TryLock() {
-		if t.handshaking.Load() {
-			// A handshake is running: closing the inner channel ends it.
-			if err := t.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-				return &OpError{Op: "close", Channel: t.name, Err: err}
-			}
-			return nil
-		}
-		runtime.Gosched() // hsMu is only held briefly otherwise
-	}
-	c := t.conn
-	if !t.hsDone {
-		// Keep a later Handshake from starting.
-		t.hsDone, t.hsErr = true, &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: net.ErrClosed}
-	}
-	t.hsMu.Unlock()
+	// stop keeps a handshake from starting; one running ends when the
+	// inner channel is closed, and then reports net.ErrClosed (see
+	// Handshake).
 	var err error
-	switch {
-	case c == nil:
-		err = t.raw.Close()
-	case t.wmu.TryLock():
-		// No Write in flight: send close_notify, bounded as in Shutdown
-		// also when the inner channel has no deadlines.
-		timer := time.AfterFunc(tlsCloseNotifyWait, func() { _ = t.raw.Close() })
-		err = c.Close()
-		timer.Stop()
-		t.wmu.Unlock()
-	default:
-		// A Write is in flight, perhaps stuck on a peer that does not
-		// read. Its last batch goes to the inner channel after crypto/tls
-		// considers the Write done, so tls.Conn.Close would queue
-		// close_notify behind it; break it instead, without close_notify,
-		// as tls.Conn.Close does for a Write in flight.
+	if phase, hsErr := t.hs.stop(t.handshakeErr(net.ErrClosed)); phase == hsDone && hsErr == nil {
+		err = t.closeSession()
+	} else {
 		err = t.raw.Close()
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) && !peerGone(err) {
 		return &OpError{Op: "close", Channel: t.name, Err: err}
 	}
 	return nil
+}
+
+// closeSession ends an established session for Close: close_notify when
+// no Write is in flight, then the inner channel is closed.
+func (t *TLS) closeSession() error {
+	if !t.wmu.TryLock() {
+		// A Write is in flight, perhaps stuck on a peer that does not
+		// read. Its last batch goes to the inner channel after crypto/tls
+		// considers the Write done, so tls.Conn.Close would queue
+		// close_notify behind it; break it instead, without close_notify,
+		// as tls.Conn.Close does for a Write in flight.
+		return t.raw.Close()
+	}
+	defer t.wmu.Unlock()
+	// Bound close_notify as in Shutdown, also when the inner channel has
+	// no deadlines.
+	timer := time.AfterFunc(tlsCloseNotifyWait, func() { _ = t.raw.Close() })
+	defer timer.Stop()
+	return t.conn.Close()
 }
 
 // peerGone reports whether err says that the peer has already closed the
