@@ -133,6 +133,15 @@
 //     ends it with net.ErrClosed; after one it sends close_notify unless a
 //     Write is in flight. No call spins or waits for a blocked handshake to
 //     learn where it stands.
+//   - A fatal alert from the peer is an [*AlertError] (code, and whether it
+//     came during the handshake or before any data), wrapping what
+//     crypto/tls or pion returned. crypto/tls reports a received alert
+//     only as a *net.OpError "remote error" around an unexported uint8
+//     type, so the code is read from that value by reflection and checked
+//     against tls.AlertError's text, never parsed from a message. pion/dtls
+//     turns a fatal alert after the handshake into io.EOF, so over DTLS
+//     only alerts during the handshake (and non-fatal ones pion passes to
+//     Read) are seen.
 //   - The channel over *os.File pipes and character devices is
 //     [FilePair], so that "Pipe" means one thing: channeltest.Pipe, the
 //     in-memory pair.

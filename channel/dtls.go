@@ -91,6 +91,7 @@ type DTLS struct {
 
 	rbuf       []byte // one record's plaintext, for short reads
 	rpos, rend int
+	readData   bool // Read has returned data
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -360,6 +361,9 @@ func (d *DTLS) handshake(ctx context.Context) error {
 		if msg := d.decryptMsg(); msg != "" {
 			return fail(fmt.Errorf("a handshake record from the peer failed to decrypt (wrong PSK key for identity %q?): %s", id, msg))
 		}
+		if code, ok := dtlsRemoteAlert(err); ok {
+			return fail(&AlertError{Code: code, InHandshake: true, Err: err})
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
 		}
@@ -402,6 +406,9 @@ func (d *DTLS) opErr(op string, err error) error {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: op, Channel: d.name, Err: fmt.Errorf("stream cut inside a DTLS record: %w", err)}
+	}
+	if code, ok := dtlsRemoteAlert(err); ok {
+		return &OpError{Op: op, Channel: d.name, Err: &AlertError{Code: code, BeforeData: !d.readData, Err: err}}
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() && !errors.Is(err, os.ErrDeadlineExceeded) {
 		// pion's own deadline error: report it as the standard library's.
@@ -455,6 +462,9 @@ func (d *DTLS) Read(p []byte) (int, error) {
 			if probe {
 				continue
 			}
+		}
+		if n > 0 {
+			d.readData = true
 		}
 		if n > 0 && len(p) < dtlsMaxRecord {
 			c := copy(p, d.rbuf[:n])

@@ -72,6 +72,9 @@ type TLS struct {
 	wmu  sync.Mutex
 	wbuf []byte // WriteBuffers' record buffer, tlsMaxPlaintext bytes
 
+	readData bool                       // Read has returned data (reader only)
+	alert    atomic.Pointer[AlertError] // the alert Read received, for Write's errors
+
 	readShut atomic.Bool
 	closed   atomic.Bool
 }
@@ -161,10 +164,13 @@ func (t *TLS) handshake(ctx context.Context) error {
 
 // handshakeCause says why crypto/tls's handshake failed with err.
 func (t *TLS) handshakeCause(err error) error {
-	switch {
-	case t.closed.Load():
+	if t.closed.Load() {
 		return fmt.Errorf("%w: %v", net.ErrClosed, err)
-	case t.raw.sawEOF.Load():
+	}
+	if code, ok := tlsRemoteAlert(err); ok {
+		return &AlertError{Code: code, InHandshake: true, Err: err}
+	}
+	if t.raw.sawEOF.Load() {
 		return fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF)
 	}
 	return err
@@ -221,12 +227,18 @@ func (t *TLS) NetConn() net.Conn {
 
 // Read implements [Channel]. It returns io.EOF when the peer sent
 // close_notify, or, with Raw, when the stream ended at a record boundary;
-// see [TLSOptions.Raw].
+// see [TLSOptions.Raw]. An alert from the peer is an [*AlertError]
+// (wrapped in an *OpError); one that arrives before any data is the
+// peer's refusal of the handshake (see AlertError). Once Read has
+// received an alert, a failing Write or WriteBuffers reports it too.
 func (t *TLS) Read(p []byte) (int, error) {
 	if err := t.implicitHandshake(); err != nil {
 		return 0, err
 	}
 	n, err := t.conn.Read(p)
+	if n > 0 {
+		t.readData = true
+	}
 	if err != nil {
 		err = t.readErr(err)
 	}
@@ -253,6 +265,11 @@ func (t *TLS) readErr(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("stream cut inside a TLS record: %w", err)}
 	}
+	if code, ok := tlsRemoteAlert(err); ok {
+		a := &AlertError{Code: code, BeforeData: !t.readData, Err: err}
+		t.alert.CompareAndSwap(nil, a)
+		return &OpError{Op: "read", Channel: t.name, Err: a}
+	}
 	var oe *OpError
 	if errors.As(err, &oe) {
 		return err
@@ -263,6 +280,10 @@ func (t *TLS) readErr(err error) error {
 func (t *TLS) writeErr(op string, err error) error {
 	if t.closed.Load() {
 		return &OpError{Op: op, Channel: t.name, Err: net.ErrClosed}
+	}
+	if a := t.alert.Load(); a != nil {
+		// The peer's alert, which Read received, says why the write failed.
+		return &OpError{Op: op, Channel: t.name, Err: &AlertError{Code: a.Code, BeforeData: a.BeforeData, Err: err}}
 	}
 	var oe *OpError
 	if errors.As(err, &oe) {
