@@ -142,6 +142,12 @@
 //     turns a fatal alert after the handshake into io.EOF, so over DTLS
 //     only alerts during the handshake (and non-fatal ones pion passes to
 //     Read) are seen.
+//   - The exported API is kept to what users and package migration call
+//     (issue 12): the default grace period and the stderr tail size are
+//     documented figures, not constants; File.Sync, Socket.MultipathTCP and
+//     Command.CommandLine, Exited and Stderr are gone (OSFile().Sync(),
+//     NetConn().(*net.TCPConn).MultipathTCP() and ExitError.Stderr cover
+//     them). MaxFiles stays: it bounds ReadFiles's argument.
 //   - The channel over *os.File pipes and character devices is
 //     [FilePair], so that "Pipe" means one thing: channeltest.Pipe, the
 //     in-memory pair.

@@ -215,14 +215,6 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
-// Sync commits the file to stable storage.
-func (f *File) Sync() error {
-	if f.closed.Load() {
-		return errClosed("sync", f.name)
-	}
-	return opError("sync", f.name, f.f.Sync())
-}
-
 // Shutdown implements [Channel]. Shutdown(Write) fsyncs and returns the
 // sync's error.
 func (f *File) Shutdown(how Direction) error {

@@ -301,18 +301,6 @@ func (s *Socket) SetKeepAlive(cfg net.KeepAliveConfig) error {
 	return opError("setsockopt", s.name, tc.SetKeepAliveConfig(cfg))
 }
 
-// MultipathTCP reports whether the connection uses multipath TCP (false
-// with a nil error on a plain TCP connection, and an error on other
-// sockets).
-func (s *Socket) MultipathTCP() (bool, error) {
-	tc, ok := s.conn.(*net.TCPConn)
-	if !ok {
-		return false, s.unsupported("getsockopt", "multipath TCP")
-	}
-	ok, err := tc.MultipathTCP()
-	return ok, opError("getsockopt", s.name, err)
-}
-
 func (s *Socket) unsupported(op, what string) error {
 	return &OpError{Op: op, Channel: s.name, Err: fmt.Errorf("%s on a %s socket: %w", what, s.network, errUnsupported)}
 }
