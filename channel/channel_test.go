@@ -160,7 +160,7 @@ func osPipePair(t testing.TB) (channel.Channel, channel.Channel) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := channel.NewPipe(r2, w1), channel.NewPipe(r1, w2)
+	a, b := channel.NewFilePair(r2, w1), channel.NewFilePair(r1, w2)
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
 }

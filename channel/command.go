@@ -16,19 +16,19 @@ import (
 var _ Channel = (*Command)(nil)
 var _ Deadliner = (*Command)(nil)
 
-// DefaultGracePeriod is how long [Command.Close] waits for the child to
+// defaultGracePeriod is how long [Command.Close] waits for the child to
 // exit after closing its stdin and stdout, before SIGTERM, and again after
 // SIGTERM before SIGKILL.
-const DefaultGracePeriod = 3 * time.Second
+const defaultGracePeriod = 3 * time.Second
 
 // Command is a Channel over a child process (QEMU's exec: migration): Write
 // feeds the child's standard input, Read reads its standard output. The
 // child runs "/bin/sh -c CMDLINE" in its own process group; its standard
-// error is kept, last [StderrTail] bytes, for the error Close returns.
+// error is kept, last 4 KiB, for the error Close returns.
 //
 // Shutdown(Write) closes the child's stdin, so it reads end of file.
 // Close closes stdin and stdout and waits for the child. A child that has
-// not exited after the grace period ([DefaultGracePeriod], see
+// not exited after the grace period (3 s by default, see
 // [Command.SetGracePeriod]) gets SIGTERM, and SIGKILL one more grace
 // period later; each goes to the child's whole process group. Background
 // jobs still in that group after the shell exits get the same treatment,
@@ -40,7 +40,7 @@ const DefaultGracePeriod = 3 * time.Second
 // Close is never called: no zombie is left behind. Command follows the
 // Channel concurrency rule.
 type Command struct {
-	p       *Pipe
+	p       *FilePair
 	cmdline string
 	cmd     *exec.Cmd
 	stderr  *tail
@@ -97,9 +97,9 @@ func startCommand(ctx context.Context, cmdline string) (*Command, error) {
 		stderr:  t,
 		exited:  make(chan struct{}),
 	}
-	c.p = NewPipe(outR, inW)
+	c.p = NewFilePair(outR, inW)
 	c.p.setName(name)
-	c.grace.Store(int64(DefaultGracePeriod))
+	c.grace.Store(int64(defaultGracePeriod))
 	go func() {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
@@ -111,7 +111,7 @@ func startCommand(ctx context.Context, cmdline string) (*Command, error) {
 // means the default.
 func (c *Command) SetGracePeriod(d time.Duration) {
 	if d <= 0 {
-		d = DefaultGracePeriod
+		d = defaultGracePeriod
 	}
 	c.grace.Store(int64(d))
 }
@@ -119,16 +119,13 @@ func (c *Command) SetGracePeriod(d time.Duration) {
 // Pid returns the child's process ID, which is also its process group ID.
 func (c *Command) Pid() int { return c.cmd.Process.Pid }
 
-// CommandLine returns the shell command line.
-func (c *Command) CommandLine() string { return c.cmdline }
-
-// Exited returns a channel that is closed once the child has exited and
+// exitedChan returns a channel that is closed once the child has exited and
 // been reaped.
-func (c *Command) Exited() <-chan struct{} { return c.exited }
+func (c *Command) exitedChan() <-chan struct{} { return c.exited }
 
-// Stderr returns a copy of the last StderrTail bytes the child wrote to
+// stderrSoFar returns a copy of the last 4 KiB the child wrote to
 // its standard error so far.
-func (c *Command) Stderr() []byte { return c.stderr.bytes() }
+func (c *Command) stderrSoFar() []byte { return c.stderr.bytes() }
 
 // Name returns "exec " and the command line.
 func (c *Command) Name() string { return c.p.Name() }
@@ -279,7 +276,7 @@ func (c *Command) waitFor(d time.Duration) bool {
 	}
 }
 
-// tail keeps the last StderrTail bytes written to it.
+// tail keeps the last stderrTail bytes written to it.
 type tail struct {
 	mu  sync.Mutex
 	buf []byte
@@ -289,11 +286,11 @@ func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(p)
-	if len(p) >= StderrTail {
-		t.buf = append(t.buf[:0], p[len(p)-StderrTail:]...)
+	if len(p) >= stderrTail {
+		t.buf = append(t.buf[:0], p[len(p)-stderrTail:]...)
 		return n, nil
 	}
-	if over := len(t.buf) + len(p) - StderrTail; over > 0 {
+	if over := len(t.buf) + len(p) - stderrTail; over > 0 {
 		t.buf = append(t.buf[:0], t.buf[over:]...)
 	}
 	t.buf = append(t.buf, p...)

@@ -171,7 +171,7 @@ func TestCommandFailures(t *testing.T) {
 func waitForStderr(t testing.TB, c *channel.Command, want string) {
 	t.Helper()
 	testwait.Until(t, fmt.Sprintf("the child writing %q to stderr", want), func() bool {
-		return strings.Contains(string(c.Stderr()), want)
+		return strings.Contains(string(channel.CommandStderrForTest(c)), want)
 	})
 }
 
@@ -182,9 +182,9 @@ func TestCommandStderrTail(t *testing.T) {
 	if err := c.Close(); !errors.As(err, &ee) {
 		t.Fatalf("Close = %v", err)
 	}
-	if len(ee.Stderr) != channel.StderrTail || !strings.HasSuffix(string(ee.Stderr), "aaaa\nEND\n") {
+	if len(ee.Stderr) != 4<<10 || !strings.HasSuffix(string(ee.Stderr), "aaaa\nEND\n") {
 		t.Errorf("Stderr is %d bytes ending %q; want the last %d ending aaaa\\nEND\\n",
-			len(ee.Stderr), ee.Stderr[max(0, len(ee.Stderr)-10):], channel.StderrTail)
+			len(ee.Stderr), ee.Stderr[max(0, len(ee.Stderr)-10):], 4<<10)
 	}
 	if !strings.HasSuffix(ee.Error(), "; stderr: END") {
 		t.Errorf("message %q should quote the last line", ee.Error())
@@ -207,7 +207,7 @@ func TestCommandClosedStdout(t *testing.T) {
 
 func TestCommandWriteToExitedChild(t *testing.T) {
 	c := startCommand(t, "exit 0")
-	<-c.Exited()
+	<-channel.CommandExitedForTest(c)
 	var err error
 	for range 10 {
 		if _, err = c.Write(make([]byte, 128<<10)); err != nil {

@@ -28,8 +28,8 @@
 //   - [Command]: a child process's stdin and stdout ([StartCommand]); Close
 //     reaps it and reports a failure as an [ExitError] with the tail of its
 //     standard error.
-//   - [Pipe]: pipes, fifos and character devices, from [FromFile] or
-//     [NewPipe].
+//   - [FilePair]: pipes, fifos and character devices, from [FromFile] or
+//     [NewFilePair].
 //   - [Buffer]: in memory, seekable ([NewBuffer]).
 //
 // The TLS and DTLS wrappers in this package turn any Channel into an
@@ -115,6 +115,42 @@
 //     group, so a shell's background jobs do not outlive it. A child that
 //     dies of SIGPIPE after Close closed its stdout is not an error.
 //   - A vsock Listen on port 0 binds any free port (VMADDR_PORT_ANY).
+//   - [NewTLS], [NewDTLS] and [NewDTLSPacket] take no role: a credentials
+//     object is made for one endpoint (QEMU's endpoint=client|server), and
+//     the wrapper is the TLS client or server that creds.Endpoint() names,
+//     whichever side opened the inner connection. Checking that this is
+//     the side a caller meant is the caller's business (migration checks
+//     it before it connects).
+//   - [TLSOptions] embeds [crypto.TLSOptions] and passes it to
+//     [crypto.Creds.TLSConfig] untouched, instead of copying its fields
+//     one by one: what tunes the credentials (host name, authz, minimum
+//     version) is crypto's, and TLSOptions adds only what is about the
+//     channel (Raw).
+//   - The handshake of [TLS] and [DTLS] runs once, under a small state
+//     machine (idle, running, done) whose mutex is never held across I/O.
+//     Close reads the state without waiting: before a handshake it keeps
+//     one from starting; during one it closes the inner channel, which
+//     ends it with net.ErrClosed; after one it sends close_notify unless a
+//     Write is in flight. No call spins or waits for a blocked handshake to
+//     learn where it stands.
+//   - A fatal alert from the peer is an [*AlertError] (code, and whether it
+//     came during the handshake or before any data), wrapping what
+//     crypto/tls or pion returned. crypto/tls reports a received alert
+//     only as a *net.OpError "remote error" around an unexported uint8
+//     type, so the code is read from that value by reflection and checked
+//     against tls.AlertError's text, never parsed from a message. pion/dtls
+//     turns a fatal alert after the handshake into io.EOF, so over DTLS
+//     only alerts during the handshake (and non-fatal ones pion passes to
+//     Read) are seen.
+//   - The exported API is kept to what users and package migration call
+//     (issue 12): the default grace period and the stderr tail size are
+//     documented figures, not constants; File.Sync, Socket.MultipathTCP and
+//     Command.CommandLine, Exited and Stderr are gone (OSFile().Sync(),
+//     NetConn().(*net.TCPConn).MultipathTCP() and ExitError.Stderr cover
+//     them). MaxFiles stays: it bounds ReadFiles's argument.
+//   - The channel over *os.File pipes and character devices is
+//     [FilePair], so that "Pipe" means one thing: channeltest.Pipe, the
+//     in-memory pair.
 //
 // # Platforms
 //

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,21 +87,19 @@ type DTLS struct {
 	name   string
 	stream bool
 
-	hsMu   sync.Mutex
-	hsDone bool
-	hsErr  error
-	dc     *dtls.Conn
+	hs handshakeOnce
+	dc *dtls.Conn // set by the handshake before hs records its result
 
 	rbuf       []byte // one record's plaintext, for short reads
 	rpos, rend int
+	readData   bool // Read has returned data
 
 	wmu  sync.Mutex
 	wbuf []byte
 
-	closed      atomic.Bool
-	readShut    atomic.Bool
-	handshaking atomic.Bool // a Handshake holds hsMu and may block
-	rawClose    sync.Once
+	closed   atomic.Bool
+	readShut atomic.Bool
+	rawClose sync.Once
 
 	decryptMu  sync.Mutex
 	decryptErr string // pion's "decrypt failed" report, streams only
@@ -149,7 +146,7 @@ func (d *DTLS) SetWriteDeadline(t time.Time) error {
 
 // decryptFailed records pion's report of an undecryptable record and
 // makes the stream conn fail pion's next read with it (see
-// handshakeLocked and dtls_discard.go).
+// handshake and dtls_discard.go).
 func (d *DTLS) decryptFailed(msg string) {
 	d.decryptMu.Lock()
 	if d.decryptErr == "" {
@@ -192,12 +189,13 @@ func (d *DTLS) decryptMsg() string {
 	return d.decryptErr
 }
 
-// NewDTLS wraps a stream Channel (tcp, unix, command, ...) as the given
-// role with PSK credentials. It does no I/O until Handshake, except that
-// it starts the goroutine that reads records; Close ends it. opts may be
-// nil. The DTLS owns inner from then on.
-func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := newDTLS(creds, role, opts)
+// NewDTLS wraps a stream Channel (tcp, unix, command, ...) with PSK
+// credentials, as the DTLS client or server that creds.Endpoint() names.
+// It does no I/O until Handshake, except that it starts the goroutine that
+// reads records; Close ends it. opts may be nil. The DTLS owns inner from
+// then on.
+func NewDTLS(inner Channel, creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, opts)
 	d.inner, d.stream = inner, true
 	if inner == nil {
 		d.name = "dtls ?"
@@ -211,9 +209,10 @@ func NewDTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *DTL
 
 // NewDTLSPacket runs DTLS over a datagram socket such as a *net.UDPConn.
 // remote is the peer; a server may pass nil to adopt the sender of the
-// first datagram. The DTLS owns pc: Close closes it.
-func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := newDTLS(creds, role, opts)
+// first datagram. The role is creds.Endpoint(), as for NewDTLS. The DTLS
+// owns pc: Close closes it.
+func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := newDTLS(creds, opts)
 	if pc == nil {
 		d.name = "dtls ?"
 		return d
@@ -227,8 +226,11 @@ func NewDTLSPacket(pc net.PacketConn, remote net.Addr, creds *crypto.Creds, role
 	return d
 }
 
-func newDTLS(creds *crypto.Creds, role crypto.Endpoint, opts *DTLSOptions) *DTLS {
-	d := &DTLS{creds: creds, role: role}
+func newDTLS(creds *crypto.Creds, opts *DTLSOptions) *DTLS {
+	d := &DTLS{creds: creds}
+	if creds != nil {
+		d.role = creds.Endpoint()
+	}
 	if opts != nil {
 		d.opts = *opts
 	}
@@ -249,41 +251,39 @@ func (d *DTLS) closeRaw() {
 // Handshake runs the DTLS handshake once; later calls return its result.
 // It honours ctx: when ctx ends first the channel is closed and the error
 // wraps ctx.Err(). Any failure (wrong key, unknown user, authz denial)
-// closes the channel.
+// closes the channel. A Handshake called while another runs waits for that
+// one's result, or returns when its own ctx ends (without closing the
+// channel).
 func (d *DTLS) Handshake(ctx context.Context) error {
-	d.hsMu.Lock()
-	defer d.hsMu.Unlock()
-	if d.hsDone {
-		return d.hsErr
-	}
-	d.hsDone = true
-	d.handshaking.Store(true)
-	d.hsErr = d.handshakeLocked(ctx)
-	d.handshaking.Store(false)
-	if d.hsErr == nil && d.closed.Load() {
-		// Close ran while the handshake was finishing and only closed the
-		// inner channel: close pion's conn too, which ends its goroutines.
-		_ = d.dc.Close()
-		d.hsErr = &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
-	}
-	if d.hsErr != nil {
-		d.closeRaw()
-	}
-	return d.hsErr
+	return d.hs.do(ctx, func() error {
+		err := d.handshake(ctx)
+		if err == nil && d.closed.Load() {
+			// Close ran while the handshake was finishing and only closed
+			// the inner channel: close pion's conn too, which ends its
+			// goroutines.
+			_ = d.dc.Close()
+			err = d.handshakeErr(net.ErrClosed)
+		}
+		if err != nil {
+			d.closeRaw()
+		}
+		return err
+	}, d.handshakeErr)
 }
 
-func (d *DTLS) handshakeLocked(ctx context.Context) error {
-	fail := func(err error) error {
-		return &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: err}
-	}
+// handshakeErr wraps err as the handshake's *OpError.
+func (d *DTLS) handshakeErr(err error) error {
+	return &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: err}
+}
+
+// handshake runs the handshake for Handshake, which runs it once.
+func (d *DTLS) handshake(ctx context.Context) error {
+	fail := d.handshakeErr
 	if d.raw == nil || d.creds == nil {
 		return fail(errors.New("channel: NewDTLS needs an inner channel and credentials"))
 	}
 	if d.creds.Kind() != crypto.PSK {
 		return fail(fmt.Errorf("channel: credentials %q are %s; DTLS uses %s", d.creds.ID(), d.creds.Kind(), crypto.PSK))
-	}
-	if d.creds.Endpoint() != d.role {
-		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", d.creds.ID(), d.creds.Endpoint(), d.role))
 	}
 	if d.closed.Load() {
 		return fail(net.ErrClosed)
@@ -362,6 +362,9 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 		if msg := d.decryptMsg(); msg != "" {
 			return fail(fmt.Errorf("a handshake record from the peer failed to decrypt (wrong PSK key for identity %q?): %s", id, msg))
 		}
+		if code, ok := dtlsRemoteAlert(err); ok {
+			return fail(&AlertError{Code: code, InHandshake: true, Err: err})
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
 		}
@@ -380,10 +383,7 @@ func (d *DTLS) handshakeLocked(ctx context.Context) error {
 }
 
 func (d *DTLS) implicitHandshake() error {
-	d.hsMu.Lock()
-	done, err := d.hsDone, d.hsErr
-	d.hsMu.Unlock()
-	if done {
+	if done, err := d.hs.completed(); done {
 		return err
 	}
 	return d.Handshake(context.Background())
@@ -392,13 +392,10 @@ func (d *DTLS) implicitHandshake() error {
 // PeerIdentity returns, on a server after the handshake, the client's PSK
 // identity (its username); "" on a client or before the handshake.
 func (d *DTLS) PeerIdentity() string {
-	d.hsMu.Lock()
-	dc := d.dc
-	d.hsMu.Unlock()
-	if dc == nil || d.role != crypto.Server {
+	if done, err := d.hs.completed(); !done || err != nil || d.role != crypto.Server {
 		return ""
 	}
-	return string(dc.ConnectionState().IdentityHint)
+	return string(d.dc.ConnectionState().IdentityHint)
 }
 
 func (d *DTLS) opErr(op string, err error) error {
@@ -410,6 +407,9 @@ func (d *DTLS) opErr(op string, err error) error {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: op, Channel: d.name, Err: fmt.Errorf("stream cut inside a DTLS record: %w", err)}
+	}
+	if code, ok := dtlsRemoteAlert(err); ok {
+		return &OpError{Op: op, Channel: d.name, Err: &AlertError{Code: code, BeforeData: !d.readData, Err: err}}
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() && !errors.Is(err, os.ErrDeadlineExceeded) {
 		// pion's own deadline error: report it as the standard library's.
@@ -463,6 +463,9 @@ func (d *DTLS) Read(p []byte) (int, error) {
 			if probe {
 				continue
 			}
+		}
+		if n > 0 {
+			d.readData = true
 		}
 		if n > 0 && len(p) < dtlsMaxRecord {
 			c := copy(p, d.rbuf[:n])
@@ -592,7 +595,7 @@ func (d *DTLS) Shutdown(how Direction) error {
 }
 
 // dtlsNoRetransmit is the FlightInterval of DTLS over a stream: pion never
-// resends a flight (see handshakeLocked).
+// resends a flight (see handshake).
 const dtlsNoRetransmit = time.Duration(math.MaxInt64)
 
 // dtlsCloseNotifyTimeout bounds how long Close waits to send close_notify.
@@ -605,22 +608,21 @@ func (d *DTLS) Close() error {
 	if d.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: d.name, Err: net.ErrClosed}
 	}
-	for !d.hsMu.TryLock() {
-		if d.handshaking.Load() {
-			d.closeRaw() // ends the running handshake
-			return nil
-		}
-		runtime.Gosched() // hsMu is only held briefly otherwise
-	}
-	dc := d.dc
-	if !d.hsDone {
-		d.hsDone, d.hsErr = true, &OpError{Op: "dtls handshake (" + d.role.String() + ")", Channel: d.name, Err: net.ErrClosed}
-	}
-	d.hsMu.Unlock()
-	if dc == nil {
+	// stop keeps a handshake from starting; one running ends when the
+	// inner channel is closed (see Handshake).
+	phase, hsErr := d.hs.stop(d.handshakeErr(net.ErrClosed))
+	if phase != hsDone || hsErr != nil {
 		d.closeRaw()
 		return nil
 	}
+	d.closeSession(d.dc)
+	return nil
+}
+
+// closeSession ends an established session for Close: close_notify when
+// no Write is in flight (bounded by dtlsCloseNotifyTimeout), then the
+// inner channel is closed.
+func (d *DTLS) closeSession(dc *dtls.Conn) {
 	if d.wmu.TryLock() {
 		t := time.AfterFunc(dtlsCloseNotifyTimeout, d.closeRaw)
 		_ = dc.Close()
@@ -634,7 +636,6 @@ func (d *DTLS) Close() error {
 	// pion keeps a goroutine per deadline still ahead, until it passes;
 	// clearing them ends those goroutines.
 	_ = dc.SetDeadline(time.Time{})
-	return nil
 }
 
 // pionLogger routes pion's warnings and errors to Logf, and its report of

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
-	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/testwait"
 )
@@ -25,7 +24,7 @@ func TestDTLSCloseDuringHandshake(t *testing.T) {
 	for _, how := range []string{"handshake", "read"} {
 		t.Run(how, func(t *testing.T) {
 			ci, _ := secSocketPair(t, "tcp") // the peer never answers
-			c := channel.NewDTLS(ci, cc, crypto.Client, nil)
+			c := channel.NewDTLS(ci, cc, nil)
 			defer c.Close()
 			call := testwait.Go(func() error {
 				if how == "handshake" {

@@ -82,7 +82,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 					t.Fatal(err)
 				}
 				raddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
-				d := channel.NewDTLSPacket(pc, raddr, cc, crypto.Client, nil)
+				d := channel.NewDTLSPacket(pc, raddr, cc, nil)
 				defer d.Close()
 				ctx := testwait.Context(t)
 				if tc.wantErr != "" {
@@ -129,7 +129,7 @@ func TestInteropGnuTLSDTLSPSK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := channel.NewDTLSPacket(pc, nil, sc, crypto.Server, nil)
+		s := channel.NewDTLSPacket(pc, nil, sc, nil)
 		defer s.Close()
 		cli := exec.Command("gnutls-cli", "-u", "--pskusername", "qemu", "--pskkey", key, "--priority", prio,
 			"-p", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port), "127.0.0.1")

@@ -65,8 +65,8 @@ func secRelayPair(t *testing.T, cc, sc *crypto.Creds, tamper secTamper, noReject
 	t.Helper()
 	ci, rc := secSocketPair(t, "tcp")
 	rs, si := secSocketPair(t, "tcp")
-	c = channel.NewDTLS(ci, cc, crypto.Client, nil)
-	s = channel.NewDTLS(si, sc, crypto.Server, nil)
+	c = channel.NewDTLS(ci, cc, nil)
+	s = channel.NewDTLS(si, sc, nil)
 	if noReject {
 		channel.DTLSWithoutRejectForTest(s)
 	}

@@ -42,8 +42,8 @@ func secPSKCreds(t testing.TB, user string, clientKey []byte, serverKeys map[str
 func secDTLSPair(t testing.TB, network string, cc, sc *crypto.Creds, sopts *channel.DTLSOptions, ctx context.Context) (c, s *channel.DTLS, cerr, serr error) {
 	t.Helper()
 	ci, si := secSocketPair(t, network)
-	c = channel.NewDTLS(ci, cc, crypto.Client, nil)
-	s = channel.NewDTLS(si, sc, crypto.Server, sopts)
+	c = channel.NewDTLS(ci, cc, nil)
+	s = channel.NewDTLS(si, sc, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	cerr, serr = secHandshakes(ctx, c, s)
 	return
@@ -76,8 +76,8 @@ func TestDTLSConformance(t *testing.T) {
 		t.Run(in.name, func(t *testing.T) {
 			channeltest.TestChannel(t, func(t testing.TB) (channel.Channel, channel.Channel) {
 				ci, si := in.pair(t)
-				c := channel.NewDTLS(ci, cc, crypto.Client, nil)
-				s := channel.NewDTLS(si, sc, crypto.Server, nil)
+				c := channel.NewDTLS(ci, cc, nil)
+				s := channel.NewDTLS(si, sc, nil)
 				t.Cleanup(func() { c.Close(); s.Close() })
 				secHandshakeBoth(t, c, s)
 				return c, s
@@ -99,8 +99,8 @@ func TestDTLSPacket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := channel.NewDTLSPacket(cpc, spc.LocalAddr(), cc, crypto.Client, nil)
-	s := channel.NewDTLSPacket(spc, nil, sc, crypto.Server, nil)
+	c := channel.NewDTLSPacket(cpc, spc.LocalAddr(), cc, nil)
+	s := channel.NewDTLSPacket(spc, nil, sc, nil)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	secHandshakeBoth(t, c, s)
 	if got := s.PeerIdentity(); got != "qemu" {
@@ -144,7 +144,7 @@ func TestDTLSRecordFraming(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ci, si := secSocketPair(t, "tcp")
-			s := channel.NewDTLS(si, sc, crypto.Server, nil)
+			s := channel.NewDTLS(si, sc, nil)
 			t.Cleanup(func() { s.Close() })
 			go func() {
 				ci.Write(tc.bytes)
@@ -161,4 +161,23 @@ func TestDTLSRecordFraming(t *testing.T) {
 		})
 	}
 	_ = cc
+}
+
+// TestDTLSRoleFromCreds: NewDTLS takes its role from the credentials: the
+// side that accepted the connection holds client credentials and is the
+// DTLS client.
+func TestDTLSRoleFromCreds(t *testing.T) {
+	key := cryptotest.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
+	dialled, accepted := secSocketPair(t, "tcp")
+	s := channel.NewDTLS(dialled, sc, nil)
+	c := channel.NewDTLS(accepted, cc, nil)
+	t.Cleanup(func() { c.Close(); s.Close() })
+	secHandshakeBoth(t, c, s)
+	if got := s.PeerIdentity(); got != "qemu" {
+		t.Errorf("the server (dialling side) sees identity %q, want qemu", got)
+	}
+	if got := c.PeerIdentity(); got != "" {
+		t.Errorf("the client sees identity %q, want none", got)
+	}
 }

@@ -120,22 +120,21 @@ func errClosed(op, name string) error {
 	return &OpError{Op: op, Channel: name, Err: net.ErrClosed}
 }
 
-// StderrTail is how many bytes of a child's standard error an [*ExitError]
+// stderrTail is how many bytes of a child's standard error an [*ExitError]
 // keeps: the last 4 KiB.
-const StderrTail = 4 << 10
+const stderrTail = 4 << 10
 
 // ExitError is returned by [Command.Close] when the child did not exit
 // cleanly: a non-zero exit status, a signal, or it was killed because it
 // did not exit after its input closed. It wraps the *exec.ExitError and
-// carries the last [StderrTail] bytes of the child's standard error.
+// carries the last 4 KiB of the child's standard error.
 type ExitError struct {
 	// Command is the shell command line.
 	Command string
 	// Err is the result of waiting for the child; its ProcessState has the
 	// exit status or signal.
 	Err *exec.ExitError
-	// Stderr is the tail of the child's standard error, at most StderrTail
-	// bytes.
+	// Stderr is the tail of the child's standard error, at most 4 KiB.
 	Stderr []byte
 	// Killed reports that the child ignored the end of its input for the
 	// grace period and Close killed it (SIGTERM, then SIGKILL).

@@ -5,3 +5,11 @@ package channel
 // test sees the discard check's probes catch the drop on their own (see
 // dtls_discard.go). External tests of this package reach it.
 func DTLSWithoutRejectForTest(d *DTLS) { d.noReject = true }
+
+// CommandExitedForTest returns a channel closed once c's child has been
+// reaped.
+func CommandExitedForTest(c *Command) <-chan struct{} { return c.exitedChan() }
+
+// CommandStderrForTest returns the tail of c's child's standard error so
+// far.
+func CommandStderrForTest(c *Command) []byte { return c.stderrSoFar() }

@@ -215,14 +215,6 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
-// Sync commits the file to stable storage.
-func (f *File) Sync() error {
-	if f.closed.Load() {
-		return errClosed("sync", f.name)
-	}
-	return opError("sync", f.name, f.f.Sync())
-}
-
 // Shutdown implements [Channel]. Shutdown(Write) fsyncs and returns the
 // sync's error.
 func (f *File) Shutdown(how Direction) error {
@@ -262,7 +254,7 @@ func (f *File) Close() error {
 //   - a tcp, unix or vsock stream socket: a *[Socket];
 //   - a regular file or block device: a *[File] at f's current offset;
 //   - anything else (a pipe, a fifo, a character device such as a tty): a
-//     *[Pipe] that reads and writes f.
+//     *[FilePair] that reads and writes f.
 //
 // FromFile takes ownership of f: the channel closes it, and FromFile closes
 // it on failure. A directory is refused.
@@ -319,5 +311,5 @@ func FromFile(f *os.File) (Channel, error) {
 		}
 		return ff, nil
 	}
-	return NewPipe(f, f), nil
+	return NewFilePair(f, f), nil
 }

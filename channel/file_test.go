@@ -146,8 +146,8 @@ func TestFromFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cw.Close()
-		if _, ok := cr.(*channel.Pipe); !ok {
-			t.Fatalf("FromFile(pipe) = %T, want *channel.Pipe", cr)
+		if _, ok := cr.(*channel.FilePair); !ok {
+			t.Fatalf("FromFile(pipe) = %T, want *channel.FilePair", cr)
 		}
 		bufs := net.Buffers{[]byte("through "), []byte("a pipe")}
 		if _, err := cw.WriteBuffers(&bufs); err != nil {
@@ -175,8 +175,8 @@ func TestFromFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, ok := c.(*channel.Pipe); !ok {
-			t.Fatalf("FromFile(/dev/zero) = %T, want *channel.Pipe", c)
+		if _, ok := c.(*channel.FilePair); !ok {
+			t.Fatalf("FromFile(/dev/zero) = %T, want *channel.FilePair", c)
 		}
 		b := []byte{1, 2, 3}
 		if n, err := c.Read(b); n != 3 || err != nil || !bytes.Equal(b, []byte{0, 0, 0}) {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/livemig/livemig/internal/iovec"
 )
 
 var _ Channel = (*Socket)(nil)
@@ -171,7 +173,7 @@ func (s *Socket) WriteBuffers(bufs *net.Buffers) (int64, error) {
 // written, not merged ones.
 func (s *Socket) mergeAdjacent(bufs net.Buffers) bool {
 	for i := 1; i < len(bufs); i++ {
-		if continues(bufs[i-1], bufs[i]) {
+		if iovec.Continues(bufs[i-1], bufs[i]) {
 			s.merged = compactAdjacent(append(s.merged[:0], bufs...))
 			return true
 		}
@@ -191,11 +193,6 @@ func (s *Socket) doneMerged(bufs *net.Buffers, merged bool, n int64) {
 	consume(bufs, n)
 }
 
-// continues reports whether b starts where a ends, within a's capacity.
-func continues(a, b []byte) bool {
-	return len(a) > 0 && len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
-}
-
 // compactAdjacent merges, in place, each slice of bufs that continues the
 // one before it in memory within its capacity (consecutive pages of one
 // buffer, such as guest RAM), and returns the shorter list; the elements
@@ -208,7 +205,7 @@ func compactAdjacent(bufs net.Buffers) net.Buffers {
 	j := 0
 	for i := 1; i < len(bufs); i++ {
 		b, next := bufs[j], bufs[i]
-		if continues(b, next) {
+		if iovec.Continues(b, next) {
 			bufs[j] = b[:len(b)+len(next)]
 			continue
 		}
@@ -302,18 +299,6 @@ func (s *Socket) SetKeepAlive(cfg net.KeepAliveConfig) error {
 		return s.unsupported("setsockopt", "keep-alive")
 	}
 	return opError("setsockopt", s.name, tc.SetKeepAliveConfig(cfg))
-}
-
-// MultipathTCP reports whether the connection uses multipath TCP (false
-// with a nil error on a plain TCP connection, and an error on other
-// sockets).
-func (s *Socket) MultipathTCP() (bool, error) {
-	tc, ok := s.conn.(*net.TCPConn)
-	if !ok {
-		return false, s.unsupported("getsockopt", "multipath TCP")
-	}
-	ok, err := tc.MultipathTCP()
-	return ok, opError("getsockopt", s.name, err)
 }
 
 func (s *Socket) unsupported(op, what string) error {

@@ -475,16 +475,16 @@ func TestMultipathTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cm, err := c.MultipathTCP()
+	cm, err := c.NetConn().(*net.TCPConn).MultipathTCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := s.MultipathTCP()
+	sm, err := s.NetConn().(*net.TCPConn).MultipathTCP()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mptcpEnabled() && (!cm || !sm) {
-		t.Errorf("MultipathTCP() = %v (client), %v (server); want true with net.mptcp.enabled=1", cm, sm)
+		t.Errorf("NetConn().MultipathTCP() = %v (client), %v (server); want true with net.mptcp.enabled=1", cm, sm)
 	}
 	t.Logf("multipath TCP: client %v, server %v", cm, sm)
 	if _, err := c.Write([]byte("mp")); err != nil {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/iovec"
 )
 
 var _ Channel = (*TLS)(nil)
@@ -29,16 +29,13 @@ const tlsMaxPlaintext = 16384
 // TLSOptions tunes NewTLS. The zero value is usable; it must not be
 // modified after NewTLS.
 type TLSOptions struct {
-	// Hostname is, on a client, the name the server certificate must
-	// match: QEMU's tls-hostname or the dialled host. A client with x509
-	// credentials and verify-peer=on needs it.
-	Hostname string
-	// Authz, on a server, checks the verified client's DN; nil allows every
-	// client whose certificate verifies.
-	Authz crypto.Authz
-	// MinVersion is the lowest TLS version accepted: 0 means TLS 1.3,
-	// tls.VersionTLS12 also allows TLS 1.2.
-	MinVersion uint16
+	// TLSOptions is what the credentials need to build their TLS
+	// configuration, passed to [crypto.Creds.TLSConfig] as is: on a
+	// client the Hostname the server certificate must match, on a server
+	// the Authz that checks the client's DN, and MinVersion. The zero
+	// value (no host name, no authz, TLS 1.3) fits a server and an anon
+	// client.
+	crypto.TLSOptions
 	// Raw is for QEMU peers, which send no close_notify: a clean EOF at a
 	// TLS record boundary ends the stream (io.EOF). Without Raw such an EOF
 	// is an error wrapping io.ErrUnexpectedEOF, since it may be a
@@ -64,29 +61,33 @@ type TLSOptions struct {
 type TLS struct {
 	inner Channel
 	creds *crypto.Creds
-	role  crypto.Endpoint
+	role  crypto.Endpoint // creds.Endpoint()
 	opts  TLSOptions
 	raw   *tlsRawConn
 	name  string
 
-	hsMu   sync.Mutex
-	hsDone bool
-	hsErr  error
-	conn   *tls.Conn // set once under hsMu before hsDone
+	hs   handshakeOnce
+	conn *tls.Conn // set by the handshake before hs records its result
 
 	wmu  sync.Mutex
 	wbuf []byte // WriteBuffers' record buffer, tlsMaxPlaintext bytes
 
-	readShut    atomic.Bool
-	closed      atomic.Bool
-	handshaking atomic.Bool // a Handshake holds hsMu and may block
+	readData bool                       // Read has returned data (reader only)
+	alert    atomic.Pointer[AlertError] // the alert Read received, for Write's errors
+
+	readShut atomic.Bool
+	closed   atomic.Bool
 }
 
-// NewTLS wraps inner as the given role, with creds (x509 or anon; PSK
-// needs [NewDTLS]). It does no I/O until Handshake. opts may be nil. The
-// TLS owns inner from then on: Close closes it.
-func NewTLS(inner Channel, creds *crypto.Creds, role crypto.Endpoint, opts *TLSOptions) *TLS {
-	t := &TLS{inner: inner, creds: creds, role: role}
+// NewTLS wraps inner with creds (x509 or anon; PSK needs [NewDTLS]),
+// as the TLS client or server that creds.Endpoint() names. It does no
+// I/O until Handshake. opts may be nil. The TLS owns inner from then on:
+// Close closes it.
+func NewTLS(inner Channel, creds *crypto.Creds, opts *TLSOptions) *TLS {
+	t := &TLS{inner: inner, creds: creds}
+	if creds != nil {
+		t.role = creds.Endpoint()
+	}
 	if opts != nil {
 		t.opts = *opts
 	}
@@ -106,37 +107,39 @@ func (t *TLS) Name() string { return t.name }
 // It honours ctx: when ctx ends first, the inner channel is closed and
 // Handshake returns an error wrapping ctx.Err(). Any failure closes the
 // channel (fail closed) and says which side failed and why, e.g. that the
-// authz object denied the client's DN.
+// authz object denied the client's DN. A Handshake called while another
+// runs waits for that one's result, or returns when its own ctx ends
+// (without closing the channel).
 func (t *TLS) Handshake(ctx context.Context) error {
-	t.hsMu.Lock()
-	defer t.hsMu.Unlock()
-	if t.hsDone {
-		return t.hsErr
-	}
-	t.hsDone = true
-	t.handshaking.Store(true)
-	t.hsErr = t.handshakeLocked(ctx)
-	t.handshaking.Store(false)
-	if t.hsErr != nil {
-		_ = t.raw.Close()
-	}
-	return t.hsErr
+	return t.hs.do(ctx, func() error {
+		err := t.handshake(ctx)
+		if err == nil && t.closed.Load() {
+			// Close ran while the handshake was finishing and only closed
+			// the inner channel.
+			err = t.handshakeErr(net.ErrClosed)
+		}
+		if err != nil {
+			_ = t.raw.Close()
+		}
+		return err
+	}, t.handshakeErr)
 }
 
-func (t *TLS) handshakeLocked(ctx context.Context) error {
-	fail := func(err error) error {
-		return &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: err}
-	}
+// handshakeErr wraps err as the handshake's *OpError.
+func (t *TLS) handshakeErr(err error) error {
+	return &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: err}
+}
+
+// handshake runs the handshake for Handshake, which runs it once.
+func (t *TLS) handshake(ctx context.Context) error {
+	fail := t.handshakeErr
 	if t.inner == nil || t.creds == nil {
 		return fail(errors.New("channel: NewTLS needs an inner channel and credentials"))
-	}
-	if t.creds.Endpoint() != t.role {
-		return fail(fmt.Errorf("channel: credentials %q are for the %s endpoint, not %s", t.creds.ID(), t.creds.Endpoint(), t.role))
 	}
 	if t.closed.Load() {
 		return fail(net.ErrClosed)
 	}
-	cfg, err := t.creds.TLSConfig(crypto.TLSOptions{Hostname: t.opts.Hostname, Authz: t.opts.Authz, MinVersion: t.opts.MinVersion})
+	cfg, err := t.creds.TLSConfig(t.opts.TLSOptions)
 	if err != nil {
 		return fail(err)
 	}
@@ -154,37 +157,47 @@ func (t *TLS) handshakeLocked(ctx context.Context) error {
 		return fail(fmt.Errorf("%w (%v)", ctx.Err(), err))
 	}
 	if err != nil {
-		if t.closed.Load() {
-			return fail(fmt.Errorf("%w: %v", net.ErrClosed, err))
-		}
-		if t.raw.sawEOF.Load() {
-			return fail(fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF))
-		}
-		return fail(err)
+		return fail(t.handshakeCause(err))
 	}
 	return nil
+}
+
+// handshakeCause says why crypto/tls's handshake failed with err.
+func (t *TLS) handshakeCause(err error) error {
+	if t.closed.Load() {
+		return fmt.Errorf("%w: %v", net.ErrClosed, err)
+	}
+	if code, ok := tlsRemoteAlert(err); ok {
+		return &AlertError{Code: code, InHandshake: true, Err: err}
+	}
+	if t.raw.sawEOF.Load() {
+		return fmt.Errorf("peer closed the connection during the handshake (%v): %w", err, io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // implicitHandshake runs the handshake without a deadline for Read and
 // Write called before Handshake.
 func (t *TLS) implicitHandshake() error {
-	t.hsMu.Lock()
-	done, err := t.hsDone, t.hsErr
-	t.hsMu.Unlock()
-	if done {
+	if done, err := t.hs.completed(); done {
 		return err
 	}
 	return t.Handshake(context.Background())
 }
 
+// session returns the *tls.Conn once a handshake has succeeded, else nil.
+func (t *TLS) session() *tls.Conn {
+	if done, err := t.hs.completed(); !done || err != nil {
+		return nil
+	}
+	return t.conn
+}
+
 // ConnectionState returns the TLS state after the handshake (the zero
 // value before).
 func (t *TLS) ConnectionState() tls.ConnectionState {
-	t.hsMu.Lock()
-	c := t.conn
-	ok := t.hsDone && t.hsErr == nil
-	t.hsMu.Unlock()
-	if !ok {
+	c := t.session()
+	if c == nil {
 		return tls.ConnectionState{}
 	}
 	return c.ConnectionState()
@@ -202,25 +215,30 @@ func (t *TLS) PeerIdentity() string {
 	return crypto.CertDN(cs.PeerCertificates[0])
 }
 
-// NetConn returns the *tls.Conn (nil before Handshake). Reading or writing
-// it directly bypasses the Raw EOF rules and the record coalescing.
+// NetConn returns the *tls.Conn once the handshake has succeeded (nil
+// before, or after it failed). Reading or writing it directly bypasses the
+// Raw EOF rules and the record coalescing.
 func (t *TLS) NetConn() net.Conn {
-	t.hsMu.Lock()
-	defer t.hsMu.Unlock()
-	if t.conn == nil {
-		return nil
+	if c := t.session(); c != nil {
+		return c
 	}
-	return t.conn
+	return nil
 }
 
 // Read implements [Channel]. It returns io.EOF when the peer sent
 // close_notify, or, with Raw, when the stream ended at a record boundary;
-// see [TLSOptions.Raw].
+// see [TLSOptions.Raw]. An alert from the peer is an [*AlertError]
+// (wrapped in an *OpError); one that arrives before any data is the
+// peer's refusal of the handshake (see AlertError). Once Read has
+// received an alert, a failing Write or WriteBuffers reports it too.
 func (t *TLS) Read(p []byte) (int, error) {
 	if err := t.implicitHandshake(); err != nil {
 		return 0, err
 	}
 	n, err := t.conn.Read(p)
+	if n > 0 {
+		t.readData = true
+	}
 	if err != nil {
 		err = t.readErr(err)
 	}
@@ -247,6 +265,11 @@ func (t *TLS) readErr(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("stream cut inside a TLS record: %w", err)}
 	}
+	if code, ok := tlsRemoteAlert(err); ok {
+		a := &AlertError{Code: code, BeforeData: !t.readData, Err: err}
+		t.alert.CompareAndSwap(nil, a)
+		return &OpError{Op: "read", Channel: t.name, Err: a}
+	}
 	var oe *OpError
 	if errors.As(err, &oe) {
 		return err
@@ -257,6 +280,10 @@ func (t *TLS) readErr(err error) error {
 func (t *TLS) writeErr(op string, err error) error {
 	if t.closed.Load() {
 		return &OpError{Op: op, Channel: t.name, Err: net.ErrClosed}
+	}
+	if a := t.alert.Load(); a != nil {
+		// The peer's alert, which Read received, says why the write failed.
+		return &OpError{Op: op, Channel: t.name, Err: &AlertError{Code: a.Code, BeforeData: a.BeforeData, Err: err}}
 	}
 	var oe *OpError
 	if errors.As(err, &oe) {
@@ -359,7 +386,7 @@ func mergeAdjacent(bufs *net.Buffers) []byte {
 	j := 1
 	for ; j < len(*bufs); j++ {
 		next := (*bufs)[j]
-		if len(b) == 0 || len(next) == 0 || cap(b)-len(b) < len(next) || &b[:len(b)+1][len(b)] != &next[0] {
+		if !iovec.Continues(b, next) {
 			break
 		}
 		b = b[:len(b)+len(next)]
@@ -387,28 +414,8 @@ func (t *TLS) Shutdown(how Direction) error {
 	}
 	var errs []error
 	if how&Write != 0 {
-		t.hsMu.Lock()
-		c, ok := t.conn, t.hsDone && t.hsErr == nil
-		t.hsMu.Unlock()
-		// Shutdown must not block: with a Write in flight (perhaps stuck
-		// on a peer that does not read) the inner write side is shut
-		// without close_notify, and the peer sees the stream cut.
-		if ok && t.wmu.TryLock() {
-			// close_notify itself may block on a full socket: crypto/tls
-			// bounds it with a write deadline only when the inner channel
-			// has deadlines, so bound it here for every channel by shutting
-			// the inner write side, which fails the blocked write.
-			var cut atomic.Bool
-			timer := time.AfterFunc(tlsCloseNotifyWait, func() {
-				cut.Store(true)
-				_ = t.inner.Shutdown(Write)
-			})
-			err := c.CloseWrite()
-			timer.Stop()
-			t.wmu.Unlock()
-			if err != nil && !cut.Load() {
-				errs = append(errs, err)
-			}
+		if err := t.closeNotify(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if how&Read != 0 {
@@ -421,6 +428,33 @@ func (t *TLS) Shutdown(how Direction) error {
 		return &OpError{Op: "shutdown", Channel: t.name, Err: err}
 	}
 	return nil
+}
+
+// closeNotify sends close_notify for Shutdown(Write), unless there is no
+// session or a Write is in flight. Shutdown must not block: with a Write
+// in flight (perhaps stuck on a peer that does not read) the inner write
+// side is shut without close_notify, and the peer sees the stream cut.
+func (t *TLS) closeNotify() error {
+	c := t.session()
+	if c == nil || !t.wmu.TryLock() {
+		return nil
+	}
+	defer t.wmu.Unlock()
+	// close_notify itself may block on a full socket: crypto/tls bounds it
+	// with a write deadline only when the inner channel has deadlines, so
+	// bound it here for every channel by shutting the inner write side,
+	// which fails the blocked write.
+	var cut atomic.Bool
+	timer := time.AfterFunc(tlsCloseNotifyWait, func() {
+		cut.Store(true)
+		_ = t.inner.Shutdown(Write)
+	})
+	err := c.CloseWrite()
+	timer.Stop()
+	if cut.Load() {
+		return nil
+	}
+	return err
 }
 
 // tlsCloseNotifyWait bounds how long Close and Shutdown wait to send
@@ -438,45 +472,38 @@ func (t *TLS) Close() error {
 	if t.closed.Swap(true) {
 		return &OpError{Op: "close", Channel: t.name, Err: net.ErrClosed}
 	}
-	for !t.hsMu.TryLock() {
-		if t.handshaking.Load() {
-			// A handshake is running: closing the inner channel ends it.
-			if err := t.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-				return &OpError{Op: "close", Channel: t.name, Err: err}
-			}
-			return nil
-		}
-		runtime.Gosched() // hsMu is only held briefly otherwise
-	}
-	c := t.conn
-	if !t.hsDone {
-		// Keep a later Handshake from starting.
-		t.hsDone, t.hsErr = true, &OpError{Op: "tls handshake (" + t.role.String() + ")", Channel: t.name, Err: net.ErrClosed}
-	}
-	t.hsMu.Unlock()
+	// stop keeps a handshake from starting; one running ends when the
+	// inner channel is closed, and then reports net.ErrClosed (see
+	// Handshake).
 	var err error
-	switch {
-	case c == nil:
-		err = t.raw.Close()
-	case t.wmu.TryLock():
-		// No Write in flight: send close_notify, bounded as in Shutdown
-		// also when the inner channel has no deadlines.
-		timer := time.AfterFunc(tlsCloseNotifyWait, func() { _ = t.raw.Close() })
-		err = c.Close()
-		timer.Stop()
-		t.wmu.Unlock()
-	default:
-		// A Write is in flight, perhaps stuck on a peer that does not
-		// read. Its last batch goes to the inner channel after crypto/tls
-		// considers the Write done, so tls.Conn.Close would queue
-		// close_notify behind it; break it instead, without close_notify,
-		// as tls.Conn.Close does for a Write in flight.
+	if phase, hsErr := t.hs.stop(t.handshakeErr(net.ErrClosed)); phase == hsDone && hsErr == nil {
+		err = t.closeSession()
+	} else {
 		err = t.raw.Close()
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) && !peerGone(err) {
 		return &OpError{Op: "close", Channel: t.name, Err: err}
 	}
 	return nil
+}
+
+// closeSession ends an established session for Close: close_notify when
+// no Write is in flight, then the inner channel is closed.
+func (t *TLS) closeSession() error {
+	if !t.wmu.TryLock() {
+		// A Write is in flight, perhaps stuck on a peer that does not
+		// read. Its last batch goes to the inner channel after crypto/tls
+		// considers the Write done, so tls.Conn.Close would queue
+		// close_notify behind it; break it instead, without close_notify,
+		// as tls.Conn.Close does for a Write in flight.
+		return t.raw.Close()
+	}
+	defer t.wmu.Unlock()
+	// Bound close_notify as in Shutdown, also when the inner channel has
+	// no deadlines.
+	timer := time.AfterFunc(tlsCloseNotifyWait, func() { _ = t.raw.Close() })
+	defer timer.Stop()
+	return t.conn.Close()
 }
 
 // peerGone reports whether err says that the peer has already closed the

@@ -149,8 +149,8 @@ func secChannelWriter(c, sv channel.Channel) secBenchWriter {
 func secChannelTLS(b *testing.B, network string) secBenchWriter {
 	s := secBenchCreds(b)
 	ci, si := secSocketPair(b, network)
-	c := channel.NewTLS(ci, s.cc, crypto.Client, localhost)
-	sv := channel.NewTLS(si, s.sc, crypto.Server, nil)
+	c := channel.NewTLS(ci, s.cc, localhost)
+	sv := channel.NewTLS(si, s.sc, nil)
 	secHandshakeBoth(b, c, sv)
 	return secChannelWriter(c, sv)
 }
@@ -158,8 +158,8 @@ func secChannelTLS(b *testing.B, network string) secBenchWriter {
 func secChannelDTLS(b *testing.B, network string) secBenchWriter {
 	s := secBenchCreds(b)
 	ci, si := secSocketPair(b, network)
-	c := channel.NewDTLS(ci, s.pcc, crypto.Client, nil)
-	sv := channel.NewDTLS(si, s.psc, crypto.Server, nil)
+	c := channel.NewDTLS(ci, s.pcc, nil)
+	sv := channel.NewDTLS(si, s.psc, nil)
 	secHandshakeBoth(b, c, sv)
 	return secChannelWriter(c, sv)
 }
@@ -243,8 +243,8 @@ func BenchmarkHandshake(b *testing.B) {
 	b.Run("tls-x509-ecdsa", func(b *testing.B) {
 		for range b.N {
 			ci, si := secSocketPair(b, "tcp")
-			c := channel.NewTLS(ci, s.cc, crypto.Client, localhost)
-			sv := channel.NewTLS(si, s.sc, crypto.Server, nil)
+			c := channel.NewTLS(ci, s.cc, localhost)
+			sv := channel.NewTLS(si, s.sc, nil)
 			secHandshakeBoth(b, c, sv)
 			c.Close()
 			sv.Close()
@@ -253,8 +253,8 @@ func BenchmarkHandshake(b *testing.B) {
 	b.Run("dtls-psk", func(b *testing.B) {
 		for range b.N {
 			ci, si := secSocketPair(b, "tcp")
-			c := channel.NewDTLS(ci, s.pcc, crypto.Client, nil)
-			sv := channel.NewDTLS(si, s.psc, crypto.Server, nil)
+			c := channel.NewDTLS(ci, s.pcc, nil)
+			sv := channel.NewDTLS(si, s.psc, nil)
 			secHandshakeBoth(b, c, sv)
 			c.Close()
 			sv.Close()

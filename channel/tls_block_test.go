@@ -56,8 +56,8 @@ func secBlockedPair(t *testing.T) (c, s *channel.TLS, ci *channel.Socket) {
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")
-	c = channel.NewTLS(secNoDeadline{ci}, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
-	s = channel.NewTLS(si, sc, crypto.Server, nil)
+	c = channel.NewTLS(secNoDeadline{ci}, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
+	s = channel.NewTLS(si, sc, nil)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	secHandshakeBoth(t, c, s)
 	return c, s, ci

@@ -21,7 +21,7 @@ func TestTLSClosePeerGone(t *testing.T) {
 	p := cryptotest.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
-	c, s, cerr, serr := secTLSPair(t, "tcp", cc, sc, &channel.TLSOptions{Hostname: "localhost"}, nil, context.Background())
+	c, s, cerr, serr := secTLSPair(t, "tcp", cc, sc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
 	}

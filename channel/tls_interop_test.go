@@ -340,7 +340,7 @@ func secEcho(ctx context.Context, t *testing.T, serv *exec.Cmd, out *secLockedBu
 		}
 		time.Sleep(20 * time.Millisecond) // polls until gnutls-serv listens
 	}
-	c := channel.NewTLS(sock, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
+	c := channel.NewTLS(sock, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
 	defer c.Close()
 	if err := c.Handshake(ctx); err != nil {
 		return 0, fmt.Errorf("handshake with gnutls-serv: %w", err)
@@ -421,7 +421,7 @@ func secInteropServer(t *testing.T, serverDir, clientDir string, size int, kill 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := channel.NewTLS(sock, sc, crypto.Server, &channel.TLSOptions{Raw: true})
+	s := channel.NewTLS(sock, sc, &channel.TLSOptions{Raw: true})
 	defer s.Close()
 	if err := s.Handshake(ctx); err != nil {
 		t.Fatalf("handshake with gnutls-cli: %v\n%s", err, errOut)

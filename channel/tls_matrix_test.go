@@ -96,8 +96,8 @@ type secMatrixCase struct {
 
 func secTLS(t *testing.T, cc, sc *crypto.Creds, copts, sopts *channel.TLSOptions) (cerr, serr error, crossed int) {
 	ci, si := secSocketPair(t, "tcp")
-	c := channel.NewTLS(ci, cc, crypto.Client, copts)
-	s := channel.NewTLS(si, sc, crypto.Server, sopts)
+	c := channel.NewTLS(ci, cc, copts)
+	s := channel.NewTLS(si, sc, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	ctx := testwait.Context(t)
 	return secAttempt(t, c, s, ctx)
@@ -118,7 +118,7 @@ func secX509(t *testing.T, opts *cryptotest.Options, cmod, smod func(*crypto.X50
 
 func noSanity(o *crypto.X509Options) { o.SkipSanityCheck = true }
 
-var localhost = &channel.TLSOptions{Hostname: "localhost"}
+var localhost = &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}
 
 // loadCase is a row refused when the credentials load.
 func loadCase(opts *cryptotest.Options, cmod, smod func(*crypto.X509Options)) func(t *testing.T) (error, error, error, int) {
@@ -145,8 +145,8 @@ func secPSKCase(user string, clientKey []byte, serverKeys map[string][]byte, sop
 	return func(t *testing.T) (error, error, error, int) {
 		cc, sc := secPSKCreds(t, user, clientKey, serverKeys)
 		ci, si := secSocketPair(t, "tcp")
-		c := channel.NewDTLS(ci, cc, crypto.Client, nil)
-		s := channel.NewDTLS(si, sc, crypto.Server, sopts)
+		c := channel.NewDTLS(ci, cc, nil)
+		s := channel.NewDTLS(si, sc, sopts)
 		t.Cleanup(func() { c.Close(); s.Close() })
 		cerr, serr, n := secAttempt(t, c, s, testwait.Context(t))
 		return nil, cerr, serr, n
@@ -210,7 +210,7 @@ func TestBadCredentials(t *testing.T) {
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate specifies an incompatible key usage`},
 		// QEMU gnutls_x509_crt_check_hostname.
 		{name: "hostname mismatch", side: "client",
-			run:     peerCase(nil, nil, nil, &channel.TLSOptions{Hostname: "wrong.example.org"}, nil),
+			run:     peerCase(nil, nil, nil, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "wrong.example.org"}}, nil),
 			wantErr: `x509: certificate is valid for localhost, not wrong.example.org`},
 		// QEMU: a client with x509 creds and no hostname fails.
 		{name: "client without hostname", side: "client",
@@ -234,7 +234,7 @@ func TestBadCredentials(t *testing.T) {
 		// QEMU tls-authz: the DN is checked after the chain.
 		{name: "authz deny", side: "server",
 			run: peerCase(nil, nil, nil, localhost, &channel.TLSOptions{
-				Authz: crypto.NewAuthzSimple("auth0", "CN=someone.else,O=Example,C=GB")}),
+				TLSOptions: crypto.TLSOptions{Authz: crypto.NewAuthzSimple("auth0", "CN=someone.else,O=Example,C=GB")}}),
 			wantErr: `authz "auth0" denies client "CN=client.example.com,O=Example,C=GB"`},
 		// ca-crl.pem lists the client.
 		{name: "revoked client", side: "server",
@@ -253,7 +253,7 @@ func TestBadCredentials(t *testing.T) {
 				cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
 				ci, si := secSocketPair(t, "tcp")
 				raw := tls.Client(ci.NetConn(), cfg)
-				s := channel.NewTLS(si, sc, crypto.Server, nil)
+				s := channel.NewTLS(si, sc, nil)
 				t.Cleanup(func() { raw.Close(); s.Close() })
 				ctx := testwait.Context(t)
 				errc := make(chan error, 1)
@@ -274,7 +274,7 @@ func TestBadCredentials(t *testing.T) {
 					t.Fatal(err)
 				}
 				ci, si := secSocketPair(t, "tcp") // si never answers
-				c := channel.NewTLS(ci, cc, crypto.Client, localhost)
+				c := channel.NewTLS(ci, cc, localhost)
 				t.Cleanup(func() { c.Close() })
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				defer cancel()
@@ -302,7 +302,7 @@ func TestBadCredentials(t *testing.T) {
 					}
 					si.Close()
 				}()
-				c := channel.NewTLS(ci, cc, crypto.Client, localhost)
+				c := channel.NewTLS(ci, cc, localhost)
 				t.Cleanup(func() { c.Close() })
 				ctx := testwait.Context(t)
 				cerr := c.Handshake(ctx)
@@ -325,7 +325,7 @@ func TestBadCredentials(t *testing.T) {
 				key := cryptotest.NewPSK()
 				cc, _ := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 				ci, _ := secSocketPair(t, "tcp")
-				c := channel.NewDTLS(ci, cc, crypto.Client, nil)
+				c := channel.NewDTLS(ci, cc, nil)
 				t.Cleanup(func() { c.Close() })
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				defer cancel()

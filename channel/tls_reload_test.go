@@ -23,8 +23,8 @@ import (
 func secServerDN(t *testing.T, cc, sc *crypto.Creds) string {
 	t.Helper()
 	ci, si := secSocketPair(t, "tcp")
-	c := channel.NewTLS(ci, cc, crypto.Client, localhost)
-	s := channel.NewTLS(si, sc, crypto.Server, nil)
+	c := channel.NewTLS(ci, cc, localhost)
+	s := channel.NewTLS(si, sc, nil)
 	defer c.Close()
 	defer s.Close()
 	secHandshakeBoth(t, c, s)
@@ -105,8 +105,8 @@ func TestTLSHotReload(t *testing.T) {
 
 			// An open channel on the first certificate.
 			ci, si := secSocketPair(t, "tcp")
-			oc := channel.NewTLS(ci, cc, crypto.Client, localhost)
-			osrv := channel.NewTLS(si, sc, crypto.Server, nil)
+			oc := channel.NewTLS(ci, cc, localhost)
+			osrv := channel.NewTLS(si, sc, nil)
 			t.Cleanup(func() { oc.Close(); osrv.Close() })
 			secHandshakeBoth(t, oc, osrv)
 			first := oc.PeerIdentity()

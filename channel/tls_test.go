@@ -75,8 +75,8 @@ func secMust(t testing.TB, dir string, ep crypto.Endpoint, mod func(*crypto.X509
 func secTLSPair(t testing.TB, network string, cc, sc *crypto.Creds, copts, sopts *channel.TLSOptions, ctx context.Context) (c, s *channel.TLS, cerr, serr error) {
 	t.Helper()
 	ci, si := secSocketPair(t, network)
-	c = channel.NewTLS(ci, cc, crypto.Client, copts)
-	s = channel.NewTLS(si, sc, crypto.Server, sopts)
+	c = channel.NewTLS(ci, cc, copts)
+	s = channel.NewTLS(si, sc, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	cerr, serr = secHandshakes(ctx, c, s)
 	return
@@ -99,7 +99,7 @@ func TestTLSSmoke(t *testing.T) {
 			p := cryptotest.New(t, nil)
 			cc := secMust(t, p.ClientDir, crypto.Client, nil)
 			sc := secMust(t, p.ServerDir, crypto.Server, nil)
-			c, s, cerr, serr := secTLSPair(t, network, cc, sc, &channel.TLSOptions{Hostname: "localhost"}, nil, context.Background())
+			c, s, cerr, serr := secTLSPair(t, network, cc, sc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())
 			if cerr != nil || serr != nil {
 				t.Fatalf("handshake: client %v, server %v", cerr, serr)
 			}
@@ -187,8 +187,8 @@ func TestTLSConformance(t *testing.T) {
 		t.Run(in.name, func(t *testing.T) {
 			channeltest.TestChannel(t, func(t testing.TB) (channel.Channel, channel.Channel) {
 				ci, si := in.pair(t)
-				c := channel.NewTLS(ci, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
-				s := channel.NewTLS(si, sc, crypto.Server, nil)
+				c := channel.NewTLS(ci, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
+				s := channel.NewTLS(si, sc, nil)
 				t.Cleanup(func() { c.Close(); s.Close() })
 				secHandshakeBoth(t, c, s)
 				return c, s
@@ -205,7 +205,7 @@ func TestTLSHandshakeCancel(t *testing.T) {
 	for _, how := range []string{"cancel", "close"} {
 		t.Run(how, func(t *testing.T) {
 			ci, _ := secSocketPair(t, "tcp") // the peer never answers
-			c := channel.NewTLS(ci, cc, crypto.Client, &channel.TLSOptions{Hostname: "localhost"})
+			c := channel.NewTLS(ci, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
 			defer c.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -255,7 +255,7 @@ func TestTLSAnon(t *testing.T) {
 		t.Fatalf("read %q, %v", got, err)
 	}
 	// Authz cannot apply to anonymous peers.
-	_, s2, _, serr2 := secTLSPair(t, "tcp", cc, sc, nil, &channel.TLSOptions{Authz: crypto.NewAuthzSimple("z", "x")}, context.Background())
+	_, s2, _, serr2 := secTLSPair(t, "tcp", cc, sc, nil, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Authz: crypto.NewAuthzSimple("z", "x")}}, context.Background())
 	_ = s2
 	if serr2 == nil || !strings.Contains(serr2.Error(), "anonymous credentials have no identity") {
 		t.Errorf("anon server with authz: %v", serr2)
@@ -269,7 +269,7 @@ func TestTLSAnon(t *testing.T) {
 func TestTLSWriteBuffersAdjacent(t *testing.T) {
 	p := cryptotest.New(t, nil)
 	c, s, cerr, serr := secTLSPair(t, "unix", secMust(t, p.ClientDir, crypto.Client, nil), secMust(t, p.ServerDir, crypto.Server, nil),
-		&channel.TLSOptions{Hostname: "localhost"}, nil, context.Background())
+		&channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
 	}
@@ -305,5 +305,26 @@ func TestTLSWriteBuffersAdjacent(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, bytes.Join(want, nil)) {
 		t.Fatalf("received %d bytes, want %d, differing", len(b), total)
+	}
+}
+
+// TestTLSRoleFromCreds: NewTLS takes its role from the credentials, not
+// from the direction of the inner connection: here the side that dialled
+// holds server credentials and acts as the TLS server, and the side that
+// accepted acts as the client (as with migration's DialBack).
+func TestTLSRoleFromCreds(t *testing.T) {
+	p := cryptotest.New(t, nil)
+	cc := secMust(t, p.ClientDir, crypto.Client, nil)
+	sc := secMust(t, p.ServerDir, crypto.Server, nil)
+	dialled, accepted := secSocketPair(t, "tcp")
+	s := channel.NewTLS(dialled, sc, nil)
+	c := channel.NewTLS(accepted, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
+	t.Cleanup(func() { c.Close(); s.Close() })
+	secHandshakeBoth(t, c, s)
+	if got := s.PeerIdentity(); got != "CN=client.example.com,O=Example,C=GB" {
+		t.Errorf("the server (dialling side) sees client %q", got)
+	}
+	if got := c.PeerIdentity(); !strings.Contains(got, "CN=") {
+		t.Errorf("the client (accepting side) sees server %q", got)
 	}
 }

@@ -36,7 +36,7 @@ func secRawClient(t *testing.T, sopts *channel.TLSOptions, edit func(*tls.Config
 		nc = wrap(nc)
 	}
 	c := tls.Client(nc, cfg)
-	s := channel.NewTLS(si, sc, crypto.Server, sopts)
+	s := channel.NewTLS(si, sc, sopts)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	ctx := testwait.Context(t)
 	errc := make(chan error, 1)
@@ -58,7 +58,7 @@ func TestTrapCertificateRequestWithoutCANames(t *testing.T) {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			var mu sync.Mutex
 			asked, names := false, -1
-			_, s := secRawClient(t, &channel.TLSOptions{MinVersion: tls.VersionTLS12}, func(cfg *tls.Config) {
+			_, s := secRawClient(t, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{MinVersion: tls.VersionTLS12}}, func(cfg *tls.Config) {
 				cfg.MinVersion, cfg.MaxVersion = v, v
 				get := cfg.GetClientCertificate
 				cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -104,7 +104,7 @@ func TestTrapNoSessionTickets(t *testing.T) {
 	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			cache := &secTicketCache{}
-			c, s := secRawClient(t, &channel.TLSOptions{MinVersion: tls.VersionTLS12}, func(cfg *tls.Config) {
+			c, s := secRawClient(t, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{MinVersion: tls.VersionTLS12}}, func(cfg *tls.Config) {
 				cfg.MinVersion, cfg.MaxVersion = v, v
 				cfg.ClientSessionCache = cache
 			}, nil)
@@ -232,8 +232,8 @@ func TestTLSWriteBuffersFullRecords(t *testing.T) {
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")
 	counting := &secCountingChannel{Channel: ci}
-	c := channel.NewTLS(counting, cc, crypto.Client, localhost)
-	s := channel.NewTLS(si, sc, crypto.Server, nil)
+	c := channel.NewTLS(counting, cc, localhost)
+	s := channel.NewTLS(si, sc, nil)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	secHandshakeBoth(t, c, s)
 

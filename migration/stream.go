@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/iovec"
 )
 
 // Sizes of a Stream's buffers, as QEMU's IO_BUF_SIZE and MAX_IOV_SIZE.
@@ -223,7 +224,7 @@ func (s *Stream) PutBufferNoCopy(p []byte) {
 			return
 		}
 	}
-	if n := len(s.iov); n > 0 && !s.lastBuf && continues(s.iov[n-1], p) {
+	if n := len(s.iov); n > 0 && !s.lastBuf && iovec.Continues(s.iov[n-1], p) {
 		// p follows the slice queued last in memory (the next page of
 		// the same RAM): one iovec, as QEMU's add_to_iovec merges.
 		last := s.iov[n-1]
@@ -242,12 +243,6 @@ func (s *Stream) PutBufferNoCopy(p []byte) {
 // flushes even when merged slices keep the iov list short: MaxIOV pages,
 // as when no two pages are adjacent.
 const maxPendingNoCopy = MaxIOV * 4096
-
-// continues reports whether b starts where a ends, within a's capacity
-// (the same backing array), so that a[:len(a)+len(b)] covers both.
-func continues(a, b []byte) bool {
-	return len(a) > 0 && len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
-}
 
 // Write queues a copy of p, like PutBuffer, and returns len(p) and nil, or
 // 0 and the sticky error. It makes a Stream an io.Writer.

@@ -66,7 +66,7 @@ func (e *StallError) Unwrap() error { return os.ErrDeadlineExceeded }
 // may be called from any goroutine and applies from the next write.
 //
 // Progress is bytes moving, so a slow link never trips the watchdog. On a
-// socket, a pipe or a command ([channel.Socket], [channel.Pipe],
+// socket, a pipe or a command ([channel.Socket], [channel.FilePair],
 // [channel.Command]) the Stream gives each write a write deadline of d/8
 // and goes on with the rest when it passes: a byte moved if the kernel
 // took any of the write, or (tcp and unix on Linux) if the socket's send
@@ -138,7 +138,7 @@ func (s *Stream) watchedWrite(op writeOp, bufs *net.Buffers) (int64, error) {
 		return s.call(op, bufs)
 	}
 	switch s.ch.(type) {
-	case *channel.Socket, *channel.Pipe, *channel.Command:
+	case *channel.Socket, *channel.FilePair, *channel.Command:
 		if n, ok, err := s.writeWindows(op, bufs, d); ok {
 			return n, err
 		}

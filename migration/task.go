@@ -280,10 +280,6 @@ func resolveTLS(addr uri.Address, cfg *Config, dial bool) (*tlsSetup, error) {
 // handshake wraps ch and runs the TLS or DTLS handshake within
 // HandshakeTimeout.
 func (sec *tlsSetup) handshake(ctx context.Context, ch channel.Channel, dial bool, cfg *Config) (channel.Channel, error) {
-	role := crypto.Server
-	if dial {
-		role = crypto.Client
-	}
 	hctx, cancel := context.WithTimeoutCause(ctx, cfg.HandshakeTimeout, &timeoutError{"tls handshake", cfg.HandshakeTimeout})
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { ch.Close() })
@@ -293,10 +289,10 @@ func (sec *tlsSetup) handshake(ctx context.Context, ch channel.Channel, dial boo
 		err     error
 	)
 	if sec.creds.Kind() == crypto.PSK {
-		d := channel.NewDTLS(ch, sec.creds, role, &channel.DTLSOptions{Authz: sec.authz, Logf: cfg.Logf})
+		d := channel.NewDTLS(ch, sec.creds, &channel.DTLSOptions{Authz: sec.authz, Logf: cfg.Logf})
 		wrapped, err = d, d.Handshake(hctx)
 	} else {
-		t := channel.NewTLS(ch, sec.creds, role, &channel.TLSOptions{Hostname: sec.hostname, Authz: sec.authz, Raw: cfg.Raw})
+		t := channel.NewTLS(ch, sec.creds, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: sec.hostname, Authz: sec.authz}, Raw: cfg.Raw})
 		wrapped, err = t, t.Handshake(hctx)
 	}
 	if err != nil {

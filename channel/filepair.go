@@ -12,15 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var _ Channel = (*Pipe)(nil)
-var _ Deadliner = (*Pipe)(nil)
+var _ Channel = (*FilePair)(nil)
+var _ Deadliner = (*FilePair)(nil)
 
-// Pipe is a Channel over descriptors that are neither sockets nor seekable
-// files: a pipe or fifo, or a character device such as a tty. It reads from
-// one *os.File and writes to another, which may be the same (a tty, or a
-// single pipe end used in one direction only). [FromFile] returns a Pipe
-// for such a descriptor; [Command] uses one for the child's stdin and
-// stdout.
+// FilePair is a Channel over a pair of *os.File descriptors that are
+// neither sockets nor seekable files: a pipe pair or fifo, or a character
+// device such as a tty. It reads from one file and writes to the other,
+// which may be the same (a tty, or a single pipe end used in one direction
+// only). [FromFile] returns a FilePair for such a descriptor; [Command]
+// uses one for the child's stdin and stdout. (The in-memory pair of
+// package channeltest is channeltest.Pipe; this type was called Pipe
+// before issue 12.)
 //
 // Shutdown(Write) closes the write file, so the reader at the other end
 // sees end of file, unless it is also the read file and open for reading
@@ -28,7 +30,7 @@ var _ Deadliner = (*Pipe)(nil)
 // created by os.Pipe are non-blocking, so deadlines work and Close unblocks
 // pending calls; for descriptors in blocking mode (a tty inherited as
 // such), a pending Read may not end before data arrives.
-type Pipe struct {
+type FilePair struct {
 	r, w   *os.File
 	name   string
 	rdShut atomic.Bool
@@ -44,10 +46,11 @@ type Pipe struct {
 	iov iovecs // writer only
 }
 
-// NewPipe returns a Pipe reading r and writing w; either may be nil (that
-// direction then fails) and they may be the same file. The Pipe owns them.
-func NewPipe(r, w *os.File) *Pipe {
-	p := &Pipe{r: r, w: w}
+// NewFilePair returns a FilePair reading r and writing w; either may be
+// nil (that direction then fails) and they may be the same file. The
+// FilePair owns them.
+func NewFilePair(r, w *os.File) *FilePair {
+	p := &FilePair{r: r, w: w}
 	switch {
 	case r != nil && r == w:
 		p.name = "fd " + r.Name()
@@ -63,13 +66,13 @@ func NewPipe(r, w *os.File) *Pipe {
 	return p
 }
 
-func (p *Pipe) setName(name string) { p.name = name }
+func (p *FilePair) setName(name string) { p.name = name }
 
 // Name returns "pipe" or "fd" and the file names.
-func (p *Pipe) Name() string { return p.name }
+func (p *FilePair) Name() string { return p.name }
 
 // Read implements [Channel].
-func (p *Pipe) Read(b []byte) (int, error) {
+func (p *FilePair) Read(b []byte) (int, error) {
 	if p.closed.Load() {
 		return 0, errClosed("read", p.name)
 	}
@@ -90,7 +93,7 @@ func (p *Pipe) Read(b []byte) (int, error) {
 }
 
 // Write implements [Channel].
-func (p *Pipe) Write(b []byte) (int, error) {
+func (p *FilePair) Write(b []byte) (int, error) {
 	if err := p.writable("write"); err != nil {
 		return 0, err
 	}
@@ -98,7 +101,7 @@ func (p *Pipe) Write(b []byte) (int, error) {
 	return n, p.writeErr("write", err)
 }
 
-func (p *Pipe) writeErr(op string, err error) error {
+func (p *FilePair) writeErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -108,7 +111,7 @@ func (p *Pipe) writeErr(op string, err error) error {
 	return opError(op, p.name, err)
 }
 
-func (p *Pipe) writable(op string) error {
+func (p *FilePair) writable(op string) error {
 	if p.closed.Load() {
 		return errClosed(op, p.name)
 	}
@@ -123,7 +126,7 @@ func (p *Pipe) writable(op string) error {
 
 // WriteBuffers implements [Channel] with writev(2) where the file is
 // pollable, else one write per slice.
-func (p *Pipe) WriteBuffers(bufs *net.Buffers) (int64, error) {
+func (p *FilePair) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	if err := p.writable("writev"); err != nil {
 		return 0, err
 	}
@@ -136,7 +139,7 @@ func (p *Pipe) WriteBuffers(bufs *net.Buffers) (int64, error) {
 }
 
 // Shutdown implements [Channel].
-func (p *Pipe) Shutdown(how Direction) error {
+func (p *FilePair) Shutdown(how Direction) error {
 	if !how.valid() {
 		return &OpError{Op: "shutdown", Channel: p.name, Err: fmt.Errorf("invalid direction %d", int(how))}
 	}
@@ -196,7 +199,7 @@ func canWrite(f *os.File) bool {
 
 // Close closes both files, unblocking pending calls. Calls after the first
 // return an error wrapping net.ErrClosed.
-func (p *Pipe) Close() error {
+func (p *FilePair) Close() error {
 	first := false
 	p.closeOnce.Do(func() {
 		first = true
@@ -209,7 +212,7 @@ func (p *Pipe) Close() error {
 	return p.closeErr
 }
 
-func (p *Pipe) closeFiles() error {
+func (p *FilePair) closeFiles() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var err error
@@ -230,7 +233,7 @@ func (p *Pipe) closeFiles() error {
 }
 
 // SetDeadline implements [Deadliner] for pollable descriptors.
-func (p *Pipe) SetDeadline(t time.Time) error {
+func (p *FilePair) SetDeadline(t time.Time) error {
 	if err := p.SetReadDeadline(t); err != nil {
 		return err
 	}
@@ -238,7 +241,7 @@ func (p *Pipe) SetDeadline(t time.Time) error {
 }
 
 // SetReadDeadline implements [Deadliner] for pollable descriptors.
-func (p *Pipe) SetReadDeadline(t time.Time) error {
+func (p *FilePair) SetReadDeadline(t time.Time) error {
 	if p.r == nil {
 		return nil
 	}
@@ -246,7 +249,7 @@ func (p *Pipe) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline implements [Deadliner] for pollable descriptors.
-func (p *Pipe) SetWriteDeadline(t time.Time) error {
+func (p *FilePair) SetWriteDeadline(t time.Time) error {
 	if p.w == nil {
 		return nil
 	}
