@@ -175,6 +175,9 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, p.source && helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, who, p.place)
 		if err != nil {
 			ch.Close()
+			if ae := lateRefusal(err); ae != nil {
+				return nil, &PhaseError{PhaseTLSHandshake, ae}
+			}
 			return nil, &PhaseError{PhaseHello, ctxErr(ctx, ctx, err)}
 		}
 	}
@@ -207,11 +210,12 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	return s, nil
 }
 
-// ctxErr prefers the cause of inner's end (a timeout of this package) or
-// outer's cancellation over the I/O error it provoked.
+// ctxErr prefers the end of a context over the I/O error it provoked (a
+// closed socket says nothing more): outer's cause when outer ended, or a
+// timeout of this package that ended inner.
 func ctxErr(outer, inner context.Context, err error) error {
 	if outer.Err() != nil {
-		return fmt.Errorf("%w: %v", outer.Err(), err)
+		return context.Cause(outer)
 	}
 	if c := context.Cause(inner); c != nil && inner.Err() != nil {
 		var te *timeoutError
@@ -220,6 +224,19 @@ func ctxErr(outer, inner context.Context, err error) error {
 		}
 	}
 	return err
+}
+
+// lateRefusal returns the TLS alert in err when the peer refused the
+// handshake after this side had finished it: with TLS 1.3 a client
+// learns that its certificate was refused only from the first record it
+// reads, here the hello. That failure belongs to the TLS handshake, not
+// to the hello.
+func lateRefusal(err error) *channel.AlertError {
+	var ae *channel.AlertError
+	if errors.As(err, &ae) && (ae.BeforeData || ae.InHandshake) {
+		return ae
+	}
+	return nil
 }
 
 // tlsSetup is the TLS configuration a task resolved.
