@@ -1,6 +1,8 @@
 package crypto_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
@@ -95,4 +97,61 @@ func ExampleParseObject() {
 	// tls0 tls-creds-x509 client
 	// key "verify": unknown key (want one of id, dir, endpoint, verify-peer, priority, sanity-check, passwordid)
 	// ca-cert.pem read
+}
+
+// ExampleRegistry_Reload rotates a server certificate on disk, as an
+// operator does, and reloads the credentials: connections made from then
+// on present the new certificate, while those already up keep theirs.
+// (Registry.Watch does the same when the files change.)
+func ExampleRegistry_Reload() {
+	dir, err := os.MkdirTemp("", "livemig-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	pki, err := cryptotest.Write(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := crypto.NewRegistry()
+	if err := reg.AddObject("tls-creds-x509,id=tls0,endpoint=server,dir=" + pki.ServerDir); err != nil {
+		log.Fatal(err)
+	}
+	creds, err := reg.Creds("tls0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// presented returns the certificate a new connection would present.
+	presented := func() *x509.Certificate {
+		cfg, err := creds.TLSConfig(crypto.TLSOptions{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		// Each handshake takes the material current when it starts.
+		hs, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(hs.Certificates[0].Certificate[0])
+		if err != nil {
+			log.Fatal(err)
+		}
+		return c
+	}
+	first := pki.Server.Cert
+	fmt.Println("first certificate:", presented().Equal(first))
+
+	rotated, err := pki.RotateServer(cryptotest.LeafOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("before Reload, still the first:", presented().Equal(first))
+	if err := reg.Reload("tls0"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after Reload, the rotated one:", presented().Equal(rotated.Cert))
+	// Output:
+	// first certificate: true
+	// before Reload, still the first: true
+	// after Reload, the rotated one: true
 }

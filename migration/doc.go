@@ -8,9 +8,11 @@
 // and [Listener.AcceptTask]. [Dial] and [Listener.Accept] are the blocking
 // forms. A destination that must not let one silent peer hold up the next
 // splits AcceptTask in two, [Listener.AcceptChannel] and
-// [Listener.HandshakeTask], and runs handshakes side by side. Several channels of one migration form a [Session]
-// ([DialSession], [Server.AcceptSession]) that stripes its bytes across
-// them, each channel with its own TLS state.
+// [Listener.HandshakeTask], and runs handshakes side by side. Several
+// channels of one migration form a session that stripes its bytes across
+// them, each channel with its own TLS state: the source's
+// [SourceSession] from [DialSession], the destination's
+// [DestinationSession] from [Server.AcceptSession].
 //
 //	addr, _ := uri.Parse("tcp:dst.example:4444,tls-creds=tls0")
 //	task := migration.Connect(ctx, addr, &migration.Config{Registry: reg})
@@ -125,8 +127,8 @@
 //
 // A [Server] groups the channels that a [Listener] accepts by the session
 // ID of their hello, like a load balancer's persistence engine: the first
-// main channel creates the session and starts its timer, multifd,
-// return-path and postcopy channels join it, channels of unknown, expired
+// main channel creates the session and starts its timer, its multifd
+// channels join it, channels of unknown, expired
 // or complete sessions are refused naming the session, and
 // [Server.AcceptSession] returns the session when every announced channel
 // has arrived, or a *[SessionError] naming the missing channels when the
@@ -151,7 +153,7 @@
 // SessionTimeout; see [Server]), and a session's stripe buffers and
 // read-ahead goroutines exist only once AcceptSession has returned it.
 //
-// A [Session] is an ordered byte stream striped across its main and
+// A session is an ordered byte stream striped across its main and
 // multifd channels in frames. Frame k goes on channel k mod N, so the
 // destination knows where to find the next one and needs no reordering
 // buffer; one goroutine per channel encrypts or decrypts, so TLS runs on
@@ -166,11 +168,22 @@
 //	 8     8    sequence number k, counted across all channels from 0
 //
 // The source fills frames with copies (Write) or with references to the
-// caller's memory ([Session.PutBufferNoCopy], for guest pages: no copy
-// until the channel's TLS encrypts them); the destination reads frames
-// with a copy (Read) or lends each frame's payload ([Session.ReadBuffer]).
+// caller's memory ([SourceSession.PutBufferNoCopy], for guest pages: no
+// copy until the channel's TLS encrypts them), which it cuts only at
+// multiples of [Config].PageSize, so that a page never straddles two
+// frames; the destination reads frames with a copy (Read) or lends their
+// memory ([DestinationSession.Next] for a page, [DestinationSession.ReadBuffer]
+// for the rest of a frame).
 //
-// Closing the source's Session sends an end frame on every channel; a
+// The return path is the reverse direction of the main channel:
+// [DestinationSession.ReturnPath] writes what [SourceSession.ReturnPath]
+// reads, as QEMU's destination sends page requests and acknowledgements
+// on its return path. When one channel fails, the session shuts its
+// other channels down at once, so no goroutine waits on a peer that will
+// never send, and the peer learns of the failure.
+//
+// [SourceSession.CloseWrite] (and Close) sends an end frame on every
+// channel; a
 // channel that ends without one is an error wrapping io.ErrUnexpectedEOF,
 // and a frame with a wrong magic, type, length or sequence number is an
 // error wrapping [ErrFrame].
@@ -198,14 +211,14 @@
 // write deadlines and goes on while the kernel takes bytes or the
 // socket's send queue drains; TLS and DTLS, which cannot go on after a
 // write deadline, get at most 64 KiB per write call. The channels of a
-// [Session] are Streams, so a Session whose destination stops fails with
-// the StallError from Write, Flush and Close. Reads are not watched: a
+// session are Streams, so a [SourceSession] whose destination stops fails
+// with the StallError from Write, Flush and Close. Reads are not watched: a
 // destination waits legitimately while the source pauses (QEMU's
 // pause-before-switchover), so a reader bounds its waits itself.
 //
 // # Performance
 //
-// Queueing a page with PutBufferNoCopy (on a Stream or a Session) and
+// Queueing a page with PutBufferNoCopy (on a Stream or a SourceSession) and
 // flushing allocates nothing; 64 pages leave in one writev (adjacent pages
 // in one iovec), and over TLS the channel packs them into full 16 KiB
 // records. examples/migrate-bench measures the whole path between two

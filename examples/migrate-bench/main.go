@@ -55,10 +55,11 @@
 //   - Every destination reads 256 KiB at a time: raw ones with
 //     io.ReadFull on the conn, Stream ones with GetBuffer (which reads
 //     that size straight from the channel, past the Stream's buffer),
-//     the Session one with Session.ReadBuffer (each frame's payload lent
-//     without a copy; pages that straddle two frames are checked with a
-//     running CRC). The Session's source sends with
-//     Session.PutBufferNoCopy, as the Stream's does with PutBufferNoCopy.
+//     the session one with DestinationSession.ReadBuffer (each frame's
+//     payload lent without a copy; pages arrive whole, since a session
+//     never cuts a PutBufferNoCopy page across frames). The session's
+//     source sends with SourceSession.PutBufferNoCopy, as the Stream's
+//     does with PutBufferNoCopy.
 //   - The source's 16 MiB pattern is its guest RAM and, like a VMM's (and
 //     the demo VM's), is mapped outside the Go heap: the garbage collector
 //     does not double it into the heap goal. A side that allocates more

@@ -79,7 +79,8 @@ func (v *verifier) check(b []byte) error {
 }
 
 // feed checks b, the next bytes of the stream, which may start or end
-// inside a page (a Session's frames do not end on page boundaries).
+// inside a page: a raw read or a Stream's GetBuffer ends where the kernel
+// says. (A session keeps pages whole, but the same verifier serves all.)
 func (v *verifier) feed(b []byte) error {
 	for len(b) > 0 {
 		if v.partial == 0 && len(b) >= pageSize {

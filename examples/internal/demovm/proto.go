@@ -8,7 +8,7 @@ import (
 	"io"
 )
 
-// The demo wire protocol, carried over a migration.Session (source to
+// The demo wire protocol, carried over a migration session (source to
 // destination), big-endian:
 //
 //	header  be32 Magic "LMDM", be32 ProtoVersion, be32 PageSize, be64 RAM size

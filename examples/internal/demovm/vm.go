@@ -1,7 +1,7 @@
 // Package demovm is the demo virtual machine of the example binaries and
 // the logic of migrate-source and migrate-dest: guest RAM in an anonymous
 // mapping, a workload that dirties pages at a given rate, a dirty bitmap,
-// iterative precopy over a migration.Session, and the small wire protocol
+// iterative precopy over a migration session, and the small wire protocol
 // both sides speak (see proto.go).
 //
 // Goroutines: the workload writes guest RAM with atomic 64-bit adds and
