@@ -85,6 +85,19 @@ func (s *session) fail(err error) {
 	}
 }
 
+// channelError is the failure of one channel of a session.
+type channelError struct {
+	id    SessionID
+	index uint64
+	err   error
+}
+
+func (e *channelError) Error() string {
+	return fmt.Sprintf("migration: session %s, channel %d: %s", e.id, e.index, unprefixed(e.err))
+}
+
+func (e *channelError) Unwrap() error { return e.err }
+
 // shutdown is the Shutdown method of both ends.
 func (s *session) shutdown() error {
 	s.setErr(ErrStreamShutdown)

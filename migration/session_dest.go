@@ -113,7 +113,7 @@ func (ds *DestinationSession) readLane(st *Stream, seq, step uint64, out chan de
 		// A broken channel breaks the session at once: Read may be
 		// waiting on another channel whose source is stuck behind this
 		// one.
-		ds.s.fail(fmt.Errorf("migration: session %s, channel %d: %w", ds.s.id, seq%step, err))
+		ds.s.fail(&channelError{ds.s.id, seq % step, err})
 	}
 	for {
 		n, end, err := readFrameHeader(st, seq)

@@ -275,7 +275,7 @@ func (ss *SourceSession) writeLane(st *Stream, in chan sourceFrame) {
 		if ss.Err() == nil {
 			writeFrame(st, f)
 			if err := st.Flush(); err != nil {
-				ss.s.fail(fmt.Errorf("migration: session %s, channel %d: %w", ss.s.id, f.seq%uint64(len(ss.ins)), err))
+				ss.s.fail(&channelError{ss.s.id, f.seq % uint64(len(ss.ins)), err})
 			}
 		}
 		ss.recycle(f)

@@ -439,6 +439,8 @@ func TestSessionBrokenChannel(t *testing.T) {
 	read := testwait.Go(func() error { _, err := dst.Read(got); return err })
 	if err := read.Result(t, "Read on a session with a dead channel"); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "channel 0") {
 		t.Fatalf("Read: %v, want an unexpected EOF on channel 0", err)
+	} else if want := "migration: session " + dst.ID().String() + ", channel 0: malformed stripe frame: stream ended without an end frame: unexpected EOF"; err.Error() != want {
+		t.Fatalf("Read:\n got %q\nwant %q", err, want)
 	}
 	var werr error
 	for i := 0; i < 100 && werr == nil; i++ {
@@ -449,6 +451,9 @@ func TestSessionBrokenChannel(t *testing.T) {
 	}
 	if werr == nil {
 		t.Fatal("source never failed")
+	}
+	if strings.Count(werr.Error(), "migration:") != 1 || !strings.HasPrefix(werr.Error(), "migration: session "+src.ID().String()+", channel ") {
+		t.Fatalf("source error %q: want one prefix, naming the session and the channel", werr)
 	}
 }
 
