@@ -81,8 +81,9 @@ func (ds *DestinationSession) Channels() int { return len(ds.s.streams) }
 // stream it is io.EOF.
 func (ds *DestinationSession) Err() error { return ds.s.firstErr() }
 
-// Stats sums the statistics of the session's channels: the bytes on the
-// wire, headers and hellos included.
+// Stats sums the statistics of the session's channels in the stream's
+// direction, frame headers included; the return path has its own (see
+// Stream.Stats).
 func (ds *DestinationSession) Stats() StreamStats { return ds.s.stats() }
 
 // PeerIdentity returns the identity of the source, as

@@ -92,8 +92,9 @@ func (ss *SourceSession) Channels() int { return len(ss.s.streams) }
 // Err returns the session's first error, or nil.
 func (ss *SourceSession) Err() error { return ss.s.firstErr() }
 
-// Stats sums the statistics of the session's channels: the bytes on the
-// wire, headers and hellos included.
+// Stats sums the statistics of the session's channels in the stream's
+// direction, frame headers included; the return path has its own (see
+// Stream.Stats).
 func (ss *SourceSession) Stats() StreamStats { return ss.s.stats() }
 
 // ReturnPath returns the Stream that reads what the destination writes to

@@ -37,14 +37,3 @@ func (t *slots) take(req *Hello, who string) (Status, error) {
 	t.who = who
 	return StatusOK, nil
 }
-
-// missing names the channels not taken, such as "multifd 2".
-func (t *slots) missing() []string {
-	var m []string
-	for i, ok := range t.taken {
-		if !ok {
-			m = append(m, fmt.Sprintf("%s %d", roleOf(i), i))
-		}
-	}
-	return m
-}
