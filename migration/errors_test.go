@@ -85,6 +85,7 @@ func TestErrorTexts(t *testing.T) {
 		}, "migration: resolve: context canceled", context.Canceled},
 		{"accept cancelled", func() error {
 			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
 			l, err := Listen(ctx, mustParse(t, "tcp:127.0.0.1:0"), nil)
 			if err != nil {
 				return err
