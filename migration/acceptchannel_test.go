@@ -58,8 +58,8 @@ func TestAcceptChannelIdlePeer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			if dst.Peer() == nil || dst.Peer().Session != src.Peer().Session {
-				t.Fatalf("hello: destination saw %+v, source %+v", dst.Peer(), src.Peer())
+			if dst.peer == nil || dst.peer.Session != src.peer.Session {
+				t.Fatalf("hello: destination saw %+v, source %+v", dst.peer, src.peer)
 			}
 			if ph := idleTask.Phase(); ph != PhaseTLSHandshake || idleTask.Err() != nil {
 				t.Fatalf("idle connection's task: phase %s, err %v; want still in %s", ph, idleTask.Err(), PhaseTLSHandshake)

@@ -8,20 +8,22 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
 // Limits and defaults of a Config.
 const (
-	// MaxChannels is the largest number of channels of one session.
-	MaxChannels = 256
+	// MaxChannels is the largest number of channels of one session, 256:
+	// what the hello can announce.
+	MaxChannels = hello.MaxChannels
 
 	// DefaultPageSize is the page size of a session, as QEMU's target
 	// page size on x86.
 	DefaultPageSize = 4096
-	// MaxPageSize is the largest page a session keeps whole: what one
-	// stripe frame carries.
-	MaxPageSize = StripeSize - StripeHeaderSize
+	// MaxPageSize is the largest page a session keeps whole, 256 KiB
+	// less 16 bytes: what one stripe frame carries after its header.
+	MaxPageSize = 256<<10 - 16
 
 	DefaultConnectTimeout   = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
@@ -95,7 +97,8 @@ type Config struct {
 
 	// MaxPendingSessions bounds the sessions a Server holds at once:
 	// being assembled, or complete and not yet taken by AcceptSession.
-	// A main channel beyond it is refused with StatusBusy. 0 means
+	// A main channel beyond it is refused: its source fails with a
+	// *RefusedError whose Temporary method reports true. 0 means
 	// DefaultMaxPendingSessions.
 	MaxPendingSessions int
 	// MaxPendingPerPeer bounds those sessions per peer identity (the
@@ -130,9 +133,9 @@ type Config struct {
 	// index is the channel's index in its session, set per channel by
 	// DialSession and Relay.
 	index int
-	// Capabilities are the capability bits this side offers; a Stream's
-	// Capabilities are the bits both sides offered.
-	Capabilities Capabilities
+	// caps are the capability bits of this side's hello: 0, except that
+	// Relay repeats the bits of the incoming channel's hello.
+	caps uint64
 
 	// RateLimit is the initial rate limit of every Stream in bytes per
 	// second; 0 means unlimited. See Stream.SetRateLimit. For DialSession

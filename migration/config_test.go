@@ -41,8 +41,8 @@ func TestConfigClone(t *testing.T) {
 			fv.SetInt(int64(i))
 		case "index":
 			c.index = 1
-		case "Capabilities":
-			c.Capabilities = CapStripes
+		case "caps":
+			c.caps = 1 << 2
 		case "RateLimit":
 			c.RateLimit = 1 << 20
 		case "MaxPendingSessions", "MaxPendingPerPeer", "MaxHandshakes":
@@ -67,7 +67,7 @@ func TestConfigClone(t *testing.T) {
 	for i := 0; i < v.NumField(); i++ {
 		a, b := v.Field(i), v2.Field(i)
 		if !v.Type().Field(i).IsExported() {
-			if a.Int() != b.Int() {
+			if !a.Equal(b) {
 				t.Errorf("Clone lost Config.%s", v.Type().Field(i).Name)
 			}
 			continue

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -45,14 +46,15 @@ func Dial(ctx context.Context, addr uri.Address, cfg *Config) (*Stream, error) {
 // (the session, the channel's index and the session's channel count), so
 // that a session's channels travel through the proxy unchanged and the
 // far side groups them as the source did. cfg.SessionID and cfg.Channels
-// are not used. in must have come with a hello (not Config.Raw).
+// are not used. in must have come with a hello from its peer: a Stream
+// that a Listener without Config.Raw accepted has one.
 func Relay(ctx context.Context, addr uri.Address, cfg *Config, in *Stream) (*Stream, error) {
-	h := in.Peer()
+	h := in.peer
 	if h == nil {
-		return nil, errors.New("migration: relay: the incoming channel had no hello (Config.Raw)")
+		return nil, errors.New("migration: relay: the incoming channel had no hello from its peer (Config.Raw, or a one-way hello this side sent)")
 	}
 	c := cfg.Clone()
-	c.SessionID, c.Channels, c.index, c.Capabilities = h.Session, int(h.Channels), int(h.Index), h.Capabilities
+	c.SessionID, c.Channels, c.index, c.caps = h.Session, int(h.Channels), int(h.Index), h.Caps
 	return Dial(ctx, addr, c)
 }
 
@@ -74,13 +76,13 @@ func sourcePlan(addr uri.Address, cfg *Config, id SessionID) (*plan, error) {
 		cfg:    c,
 		dial:   !c.DialBack,
 		source: true,
-		hello: Hello{
-			Role:         roleOf(c.index),
-			Source:       true,
-			Session:      id,
-			Index:        uint16(c.index),
-			Channels:     uint16(c.Channels),
-			Capabilities: c.Capabilities,
+		hello: hello.Hello{
+			Role:     roleOf(c.index),
+			Source:   true,
+			Session:  id,
+			Index:    uint16(c.index),
+			Channels: uint16(c.Channels),
+			Caps:     c.caps,
 		},
 	}
 	if c.DialBack {
@@ -88,17 +90,17 @@ func sourcePlan(addr uri.Address, cfg *Config, id SessionID) (*plan, error) {
 			return nil, fmt.Errorf("migration: DialBack needs a tcp, unix or vsock address, not %s", addr.Transport)
 		}
 		p.open = func(ctx context.Context) (channel.Channel, error) { return acceptOne(ctx, addr, c) }
-		p.place = func(req *Hello, _ string, reply *Hello) (Status, error) {
-			if !req.Session.IsZero() && req.Session != id {
-				return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
+		p.place = func(req *hello.Hello, _ string, reply *hello.Hello) (hello.Status, error) {
+			if rid := SessionID(req.Session); !rid.IsZero() && rid != id {
+				return hello.StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: rid.String()}
 			}
 			if req.Role != roleOf(c.index) || int(req.Index) != c.index || int(req.Channels) != c.Channels {
-				return StatusMismatch, &HelloMismatchError{Field: "role",
+				return hello.StatusMismatch, &HelloMismatchError{Field: "role",
 					Local:  fmt.Sprintf("%s %d of %d", roleOf(c.index), c.index, c.Channels),
 					Remote: fmt.Sprintf("%s %d of %d", req.Role, req.Index, req.Channels)}
 			}
 			reply.Session = id
-			return StatusOK, nil
+			return hello.StatusOK, nil
 		}
 	} else {
 		p.open = func(ctx context.Context) (channel.Channel, error) { return dialChannel(ctx, addr, c, false, true) }

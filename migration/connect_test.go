@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -126,17 +127,43 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-// TestCapabilities: a Stream's capabilities are the bits both sides
-// offered; unknown bits pass through the hello.
-func TestCapabilities(t *testing.T) {
-	src, dst := connectPair(t, "unix:"+filepath.Join(t.TempDir(), "c"),
-		&Config{Capabilities: CapReturnPath | CapPostcopy | 1<<50},
-		&Config{Capabilities: CapReturnPath | 1<<50})
-	if src.Capabilities() != CapReturnPath|1<<50 || dst.Capabilities() != CapReturnPath|1<<50 {
-		t.Fatalf("source %s, destination %s", src.Capabilities(), dst.Capabilities())
+// TestRelay: Relay's hello repeats what the incoming channel's peer
+// announced, the session, the index, the channel count and the
+// capability bits (none defined; they are carried through unchanged),
+// whatever its own Config says; a Stream without a hello from its peer
+// cannot be relayed.
+func TestRelay(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	const caps = 1<<0 | 1<<2 | 1<<50
+	srcCfg := &Config{Channels: 3, caps: caps}
+	srcCfg.index = 2 // multifd channel 2, as DialSession would set it
+	src, hop := connectPair(t, "unix:"+filepath.Join(dir, "hop"), srcCfg, nil)
+	if hop.peer.Caps != caps || src.peer.Caps != 0 {
+		t.Fatalf("hop saw caps %#x, source %#x; want %#x and 0", hop.peer.Caps, src.peer.Caps, uint64(caps))
 	}
-	if dst.Peer().Capabilities != CapReturnPath|CapPostcopy|1<<50 {
-		t.Fatalf("destination saw %s", dst.Peer().Capabilities)
+	far, err := Listen(ctx, mustParse(t, "unix:"+filepath.Join(dir, "far")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	at := far.AcceptTask(ctx)
+	out, err := Relay(ctx, far.Addr(), &Config{SessionID: SessionID{9}, Channels: 1}, hop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	in, err := at.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	want := hello.Hello{Version: hello.Version, Role: hello.RoleMultifd, Source: true, Session: src.SessionID(), Index: 2, Channels: 3, Caps: caps}
+	if *in.peer != want || in.SessionID() != hop.SessionID() || out.SessionID() != hop.SessionID() {
+		t.Fatalf("far side saw %+v, want %+v", *in.peer, want)
+	}
+	if _, err := Relay(ctx, far.Addr(), nil, NewStream(&bytesChannel{r: bytes.NewReader(nil)})); err == nil || !strings.Contains(err.Error(), "no hello") {
+		t.Fatalf("Relay of a Stream without hello: %v", err)
 	}
 }
 
@@ -198,7 +225,7 @@ func TestFileSourceTruncatesOpenFile(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := int64(1000 + HelloSize + 5000) // the offset, the one-way hello, the stream
+	want := int64(1000 + hello.Size + 5000) // the offset, the one-way hello, the stream
 	if fi, err := os.Stat(moved); err != nil {
 		t.Error(err)
 	} else if fi.Size() != want {

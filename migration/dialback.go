@@ -1,6 +1,10 @@
 package migration
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/livemig/livemig/internal/hello"
+)
 
 // dialBackPlacer places the channels a dial-back source accepts from its
 // destination: each must name the source's session (or none) and fit its
@@ -15,16 +19,16 @@ func newDialBackPlacer(id SessionID, n int) *dialBackPlacer {
 }
 
 // place is a placeFunc.
-func (d *dialBackPlacer) place(req *Hello, who string, reply *Hello) (Status, error) {
+func (d *dialBackPlacer) place(req *hello.Hello, who string, reply *hello.Hello) (hello.Status, error) {
 	id := d.slots.id
-	if !req.Session.IsZero() && req.Session != id {
-		return StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: req.Session.String()}
+	if rid := SessionID(req.Session); !rid.IsZero() && rid != id {
+		return hello.StatusUnknownSession, &HelloMismatchError{Field: "session", Local: id.String(), Remote: rid.String()}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if st, err := d.slots.take(req, who); st != StatusOK {
+	if st, err := d.slots.take(req, who); st != hello.StatusOK {
 		return st, err
 	}
 	reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
-	return StatusOK, nil
+	return hello.StatusOK, nil
 }

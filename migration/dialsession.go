@@ -204,7 +204,7 @@ func (a *dialBackAccept) start() error {
 func (a *dialBackAccept) collect(r acceptResult, wanted bool) error {
 	a.running--
 	if r.err == nil {
-		if i := int(r.st.Peer().Index); wanted && i < len(a.streams) && a.streams[i] == nil {
+		if i := int(r.st.peer.Index); wanted && i < len(a.streams) && a.streams[i] == nil {
 			a.streams[i] = r.st
 		} else {
 			r.st.Close()

@@ -77,36 +77,17 @@
 //
 // After the TLS handshake and before the migration stream, the side that
 // opened the connection sends a request hello and the other side answers
-// with a reply hello; each is exactly 64 bytes, read with io.ReadFull and a
-// deadline ([Config].HelloTimeout), so no stream byte is consumed and a
-// silent peer cannot hold a task. All integers are big-endian:
-//
-//	offset size field
-//	 0     4    magic, "LMIG" (0x4C 0x4D 0x49 0x47); neither QEMU's stream
-//	            magic 0x5145564D nor its multifd magic 0x11223344
-//	 4     1    version, 1
-//	 5     1    kind: 1 request, 2 reply
-//	 6     1    role: 0 main, 1 multifd, 2 return-path, 3 postcopy
-//	 7     1    flags: bit 0 set when the sender is the migration source,
-//	            bit 1 set in a request that expects no reply (one-way);
-//	            other bits must be zero
-//	 8     16   session ID (a reply carries the session the channel joined)
-//	24     2    channel index: 0 for the main channel, 1.. for the others
-//	26     2    channel count of the session, 1..256
-//	28     2    status: 0 in requests; in replies 0 ok, 1 unknown
-//	            session, 2 expired session, 3 duplicate channel,
-//	            4 mismatch, 5 refused, 6 session of another peer,
-//	            7 too many pending sessions
-//	30     2    reserved, zero
-//	32     8    capability bits (see Capabilities)
-//	40     24   reserved, zero
-//
-// A reader validates every field before it uses any
-// ([Hello.UnmarshalBinary]): reserved bytes must be zero, a request and an
-// accepting reply must have 1 <= count <= 256, index < count and index 0
-// exactly for the main channel, and a refusal (a reply with a non-zero
-// status) carries its status and role only: no session, index, count or
-// capabilities.
+// with a reply hello. Each is exactly 64 bytes, read with io.ReadFull and
+// a deadline ([Config].HelloTimeout), so no stream byte is consumed and a
+// silent peer cannot hold a task. The request carries a magic that is
+// neither QEMU's stream magic nor its multifd magic, a version, the
+// sender's direction (source or destination), its session ID, the
+// channel's index (0 for the main channel, 1.. for multifd channels) and
+// the session's channel count (1 to [MaxChannels]); a reply names the
+// session the channel joined, or refuses it with a status code. Every
+// field is validated before any is used. The byte-by-byte layout is in
+// the documentation of the internal package internal/hello, with golden
+// hellos in its testdata/.
 //
 // A request must come from the opposite direction (source versus
 // destination), carry the magic and version, and, with a non-zero
@@ -115,13 +96,15 @@
 // the peer's bytes, and both sides fail: the answering side with a
 // *[HelloMismatchError] naming the field and both values, the requesting
 // side with a *[RefusedError] naming its session and the reason. A
+// refusal is final, except one for too many pending sessions
+// ([RefusedError.Temporary]), which a later attempt may get past. A
 // request of this version that breaks a rule of the layout is refused the
-// same way (status 4); bytes that are not a livemig request of this
+// same way (as a mismatch); bytes that are not a livemig request of this
 // version are not answered at all. A source on exec or file sends a one-way
 // request, since the other end may be a process or a file that cannot
 // answer; the destination then checks it without replying, whatever its
-// own transport. [Config].Raw skips the hello entirely, to talk to
-// QEMU itself. testdata/ holds golden hellos.
+// own transport. [Stream.SessionID] gives the session a Stream's hello
+// named. [Config].Raw skips the hello entirely, to talk to QEMU itself.
 //
 // # Sessions
 //

@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/uri"
 )
@@ -190,13 +191,13 @@ func TestTransports(t *testing.T) {
 					}
 					src, dst := connectPair(t, addr, srcCfg, dstCfg)
 					if !raw {
-						if p := dst.Peer(); p == nil || !p.Source || p.Role != RoleMain {
+						if p := dst.peer; p == nil || !p.Source || p.Role != hello.RoleMain {
 							t.Fatalf("destination's peer hello: %+v", p)
 						}
-						if p := src.Peer(); p == nil || p.Source || !p.Reply || p.Session != dst.Peer().Session {
+						if p := src.peer; p == nil || p.Source || !p.Reply || p.Session != dst.peer.Session {
 							t.Fatalf("source's peer hello: %+v", p)
 						}
-					} else if src.Peer() != nil || dst.Peer() != nil {
+					} else if src.peer != nil || dst.peer != nil {
 						t.Fatal("raw streams carry a hello")
 					}
 					transfer(t, src, dst, 300)
@@ -226,9 +227,9 @@ func TestExecAndFile(t *testing.T) {
 
 func testExecAndFile(t *testing.T, raw bool) {
 	cfg := &Config{Raw: raw}
-	hello := int64(HelloSize)
+	helloLen := int64(hello.Size)
 	if raw {
-		hello = 0
+		helloLen = 0
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "saved stream")
@@ -242,7 +243,7 @@ func testExecAndFile(t *testing.T, raw bool) {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(out)
-	if err != nil || fi.Size() != hello+100*(8+4096)+4 {
+	if err != nil || fi.Size() != helloLen+100*(8+4096)+4 {
 		t.Fatalf("saved file: %v, %v; want hello + pages", fi, err)
 	}
 
@@ -255,7 +256,7 @@ func testExecAndFile(t *testing.T, raw bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := dst.Peer(); (p == nil || !p.Source || !p.OneWay) != raw {
+	if p := dst.peer; (p == nil || !p.Source || !p.OneWay) != raw {
 		t.Fatalf("restored hello %+v", p)
 	}
 	if err := checkPages(dst, 100); err != nil {
@@ -277,7 +278,7 @@ func testExecAndFile(t *testing.T, raw bool) {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
-	if int64(len(data)) != 1000+hello+50*(8+4096)+4 || !bytes.Equal(data[:1000], prefix) {
+	if int64(len(data)) != 1000+helloLen+50*(8+4096)+4 || !bytes.Equal(data[:1000], prefix) {
 		t.Fatalf("file is %d bytes (prefix kept: %v)", len(data), bytes.Equal(data[:1000], prefix))
 	}
 	fln, err := Listen(ctx, mustParse(t, "file:"+path+",offset=1000"), cfg)
@@ -328,8 +329,8 @@ func TestExecTLS(t *testing.T) {
 					src.Close()
 					t.Fatal(err)
 				}
-				if !raw && (!dst.Peer().OneWay || src.Peer() != nil) {
-					t.Fatalf("exec source's hello: %+v, reply %+v; want one-way", dst.Peer(), src.Peer())
+				if !raw && (!dst.peer.OneWay || src.peer != nil) {
+					t.Fatalf("exec source's hello: %+v, reply %+v; want one-way", dst.peer, src.peer)
 				}
 				transfer(t, src, dst, 100)
 				dst.Close()
@@ -360,7 +361,7 @@ func TestExecTLS(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer dst2.Close()
-				if !raw && (dst2.Peer().OneWay || src2.Peer() == nil) {
+				if !raw && (dst2.peer.OneWay || src2.peer == nil) {
 					t.Fatal("socket source's hello went one way")
 				}
 				transfer(t, src2, dst2, 100)

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/livemig/livemig/internal/hello"
 )
 
 // PhaseError is the error of a failed [Task]: the phase in which it failed
@@ -41,19 +43,36 @@ func (e *HelloMismatchError) Error() string {
 }
 
 // RefusedError is what a side learns when its peer refused the channel in
-// its hello reply: the session it asked for (its own value) and the peer's
-// reason.
+// its hello reply: the session it asked for (its own value), the
+// channel's index in it, and the peer's reason. The peer sends a code
+// only, never what it expected, so Reason is one of a few fixed texts,
+// such as "unknown session" or "session of another peer".
 type RefusedError struct {
 	Session SessionID
-	Role    Role
-	Index   int
-	Reason  Status
+	Index   int    // 0 for the main channel, 1.. for multifd channels
+	Reason  string // the peer's reason, such as "unknown session"
+
+	status hello.Status // the code Reason describes
 }
 
-// Error names the channel, the session and the peer's reason.
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("migration: peer refused %s channel %d of session %s: %s", e.Role, e.Index, e.Session, e.Reason)
+func newRefusedError(id SessionID, index int, st hello.Status) *RefusedError {
+	return &RefusedError{Session: id, Index: index, Reason: st.String(), status: st}
 }
+
+// Error names the channel, the session and the peer's reason, such as
+// "migration: peer refused multifd channel 1 of session 0f1e…: session of
+// another peer".
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("migration: peer refused %s channel %d of session %s: %s", roleOf(e.Index), e.Index, e.Session, e.Reason)
+}
+
+// Temporary reports whether trying later may succeed: it is true only
+// when the peer was busy, holding as many pending sessions as it allows
+// (from this peer or in all; see [Config].MaxPendingSessions and
+// MaxPendingPerPeer). Every other refusal holds for the same request
+// later too: an unknown, expired or foreign session, a duplicate channel,
+// a mismatch, or a peer that is shutting down.
+func (e *RefusedError) Temporary() bool { return e.status == hello.StatusBusy }
 
 // SessionError reports a session that a [Server] gave up on: it expired
 // before every announced channel arrived. Missing names the channels that

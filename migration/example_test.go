@@ -48,7 +48,7 @@ func ExampleDial() {
 		log.Fatal(err)
 	}
 	defer dst.Close()
-	fmt.Println("session:", dst.Peer().Session)
+	fmt.Println("session:", dst.SessionID())
 	fmt.Printf("address: %#x\n", dst.GetBE64())
 	dst.GetBuffer(page)
 	fmt.Println("page:", strings.TrimRight(string(page), "\x00"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/uri"
 )
@@ -239,9 +240,9 @@ func TestPeerKilled(t *testing.T) {
 		}
 
 		// Incoming exec whose child dies in the middle of a page.
-		hello, _ := goldenHellos[0].h.MarshalBinary()
+		hb, _ := testRequest.MarshalBinary()
 		hf := filepath.Join(t.TempDir(), "hello")
-		os.WriteFile(hf, hello, 0o600)
+		os.WriteFile(hf, hb, 0o600)
 		ln, err := Listen(ctx, mustParse(t, "exec:cat '"+hf+"'; head -c 100 /dev/zero; exec sleep 30"), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -372,7 +373,7 @@ func TestHelloMismatches(t *testing.T) {
 		t.Fatalf("destination: %v", derr)
 	}
 	var re *RefusedError
-	if !errors.As(serr, &re) || re.Reason != StatusMismatch || re.Session != got || strings.Contains(serr.Error(), want.String()) {
+	if !errors.As(serr, &re) || re.status != hello.StatusMismatch || re.Session != got || strings.Contains(serr.Error(), want.String()) {
 		t.Fatalf("source: %v (must not learn the destination's session)", serr)
 	}
 
@@ -531,20 +532,20 @@ func TestRefusalCarriesNoSession(t *testing.T) {
 	defer ln.Close()
 	task := ln.AcceptTask(ctx)
 	c := rawDial(t, ln)
-	req, _ := (&Hello{Version: HelloVersion, Source: true, Session: SessionID{0xbb}, Channels: 1}).MarshalBinary()
+	req, _ := (&hello.Hello{Version: hello.Version, Source: true, Session: SessionID{0xbb}, Channels: 1}).MarshalBinary()
 	if _, err := c.Write(req); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(testwait.Deadline(t))
-	b := make([]byte, HelloSize)
+	b := make([]byte, hello.Size)
 	if _, err := io.ReadFull(c, b); err != nil {
 		t.Fatal(err)
 	}
-	var reply Hello
+	var reply hello.Hello
 	if err := reply.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if reply.Status != StatusMismatch || !reply.Session.IsZero() {
+	if reply.Status != hello.StatusMismatch || !SessionID(reply.Session).IsZero() {
 		t.Fatalf("refusal %+v; want status mismatch and no session", reply)
 	}
 	if bytes.Contains(b, want[:2]) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -156,12 +157,12 @@ func (l *Listener) destPlan(place placeFunc) *plan {
 		cfg:   c,
 		dial:  c.DialBack,
 		place: place,
-		hello: Hello{
-			Role:         roleOf(c.index),
-			Session:      c.SessionID,
-			Index:        uint16(c.index),
-			Channels:     uint16(c.Channels),
-			Capabilities: c.Capabilities,
+		hello: hello.Hello{
+			Role:     roleOf(c.index),
+			Session:  c.SessionID,
+			Index:    uint16(c.index),
+			Channels: uint16(c.Channels),
+			Caps:     c.caps,
 		},
 	}
 	p.open = l.open

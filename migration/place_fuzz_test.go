@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/livemig/livemig/internal/hello"
 )
 
 // fuzzPeers are the identities FuzzPlace's hellos come from; the first
@@ -14,12 +16,12 @@ var fuzzPeers = []string{"x509:CN=a", "x509:CN=b", "psk:c", "tcp:192.0.2.1"}
 // documentation's layout and not from UnmarshalBinary: whether b is a
 // request a destination may place.
 func validRequest(b []byte) bool {
-	if len(b) != HelloSize || string(b[:4]) != "LMIG" || b[4] != 1 || b[5] != 1 {
+	if len(b) != hello.Size || string(b[:4]) != "LMIG" || b[4] != 1 || b[5] != 1 {
 		return false
 	}
 	role, flags := b[6], b[7]
 	index, count := binary.BigEndian.Uint16(b[24:]), binary.BigEndian.Uint16(b[26:])
-	return role <= 3 && flags&^3 == 0 && flags&1 == 1 && // from a source
+	return role <= 1 && flags&^3 == 0 && flags&1 == 1 && // main or multifd (issue 12), from a source
 		bytes.Equal(b[28:32], make([]byte, 4)) && // status, reserved
 		bytes.Equal(b[40:], make([]byte, 24)) && // reserved
 		count >= 1 && count <= 256 && index < count && (role == 0) == (index == 0)
@@ -28,7 +30,7 @@ func validRequest(b []byte) bool {
 // answerable reports whether b is enough of a request that its refusal
 // must be answered: our magic, version and kind, and a reply expected.
 func answerable(b []byte) bool {
-	return len(b) == HelloSize && string(b[:4]) == "LMIG" && b[4] == 1 && b[5] == 1 && b[7]&2 == 0
+	return len(b) == hello.Size && string(b[:4]) == "LMIG" && b[4] == 1 && b[5] == 1 && b[7]&2 == 0
 }
 
 // FuzzPlace drives the accepting side of the hello, answerHello, with
@@ -41,29 +43,27 @@ func answerable(b []byte) bool {
 // channels on one index nor channels of two identities, and that
 // afterwards the Server still accepts a good session from another peer.
 func FuzzPlace(f *testing.F) {
-	req := func(who byte, mut func(h *Hello)) []byte {
-		h := Hello{Version: HelloVersion, Role: RoleMain, Source: true, Session: SessionID{1}, Channels: 3}
+	req := func(who byte, mut func(h *hello.Hello)) []byte {
+		h := hello.Hello{Version: hello.Version, Role: hello.RoleMain, Source: true, Session: SessionID{1}, Channels: 3}
 		if mut != nil {
 			mut(&h)
 		}
-		b := make([]byte, 1+HelloSize)
-		b[0] = who
-		h.put(b[1:])
+		b, _ := h.AppendBinary([]byte{who})
 		return b
 	}
-	crash := req(0, func(h *Hello) { h.Status, h.Channels = StatusUnknownSession, 0 })
-	f.Add(crash)                                                                               // issue 11: status 1, count 0
-	f.Add(req(0, func(h *Hello) { h.Role, h.Index, h.Channels = RoleMultifd, 5, 3 }))          // index past count
-	f.Add(req(1, func(h *Hello) { h.Role, h.Index = RoleMultifd, 1 }))                         // a channel of no session
-	f.Add(append(req(0, nil), req(1, func(h *Hello) { h.Role, h.Index = RoleMultifd, 1 })...)) // another identity joins
-	f.Add(append(req(0, nil), req(0, func(h *Hello) { h.Role, h.Index = RoleMultifd, 1 })...)) // the same identity joins
-	f.Add(append(req(2, nil), req(2, func(h *Hello) { h.Session = SessionID{2} })...))         // two sessions
-	f.Add(req(3, func(h *Hello) { h.OneWay = true }))                                          // one-way
-	f.Add(req(3, func(h *Hello) { h.Reply = true }))                                           // a reply
-	f.Add(req(3, func(h *Hello) { h.Source = false }))                                         // from a destination
-	f.Add(req(0, func(h *Hello) { h.Channels = 257 }))                                         // too many channels
-	f.Add(append([]byte{0}, bytes.Repeat([]byte{0xff}, HelloSize)...))                         // every bit set
-	f.Add(append([]byte{0}, []byte("QEVM\x00\x00\x00\x03")...))                                // short, not ours
+	crash := req(0, func(h *hello.Hello) { h.Status, h.Channels = hello.StatusUnknownSession, 0 })
+	f.Add(crash)                                                                                           // issue 11: status 1, count 0
+	f.Add(req(0, func(h *hello.Hello) { h.Role, h.Index, h.Channels = hello.RoleMultifd, 5, 3 }))          // index past count
+	f.Add(req(1, func(h *hello.Hello) { h.Role, h.Index = hello.RoleMultifd, 1 }))                         // a channel of no session
+	f.Add(append(req(0, nil), req(1, func(h *hello.Hello) { h.Role, h.Index = hello.RoleMultifd, 1 })...)) // another identity joins
+	f.Add(append(req(0, nil), req(0, func(h *hello.Hello) { h.Role, h.Index = hello.RoleMultifd, 1 })...)) // the same identity joins
+	f.Add(append(req(2, nil), req(2, func(h *hello.Hello) { h.Session = SessionID{2} })...))               // two sessions
+	f.Add(req(3, func(h *hello.Hello) { h.OneWay = true }))                                                // one-way
+	f.Add(req(3, func(h *hello.Hello) { h.Reply = true }))                                                 // a reply
+	f.Add(req(3, func(h *hello.Hello) { h.Source = false }))                                               // from a destination
+	f.Add(req(0, func(h *hello.Hello) { h.Channels = 257 }))                                               // too many channels
+	f.Add(append([]byte{0}, bytes.Repeat([]byte{0xff}, hello.Size)...))                                    // every bit set
+	f.Add(append([]byte{0}, []byte("QEVM\x00\x00\x00\x03")...))                                            // short, not ours
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The fuzzed peers can fill their quotas but not the total, so
 		// the good peer below must find room.
@@ -77,10 +77,10 @@ func FuzzPlace(f *testing.F) {
 		}()
 		dbp := newDialBackPlacer(SessionID{1}, 3)
 		var dbWho [3]string
-		local := Hello{Version: HelloVersion, Role: RoleMain}
+		local := hello.Hello{Version: hello.Version, Role: hello.RoleMain}
 		for len(data) > 0 {
 			who := fuzzPeers[int(data[0])%len(fuzzPeers)]
-			b := data[1:min(len(data), 1+HelloSize)]
+			b := data[1:min(len(data), 1+hello.Size)]
 			data = data[len(b)+1:]
 			for name, place := range map[string]placeFunc{"server": srv.place, "dial-back": dbp.place} {
 				peer, reply, err := answerHello(&local, b, who, place)
@@ -98,11 +98,11 @@ func FuzzPlace(f *testing.F) {
 				}
 				if reply != nil {
 					enc, _ := reply.MarshalBinary()
-					var back Hello
+					var back hello.Hello
 					if derr := back.UnmarshalBinary(enc); derr != nil {
 						t.Fatalf("%s: answer does not decode: %v", name, derr)
 					}
-					if (peer != nil) != (back.Status == StatusOK) {
+					if (peer != nil) != (back.Status == hello.StatusOK) {
 						t.Fatalf("%s: status %s for accepted=%v", name, back.Status, peer != nil)
 					}
 				}
@@ -125,14 +125,14 @@ func FuzzPlace(f *testing.F) {
 		for srv.pending[id] != nil || !srv.expired[id].IsZero() {
 			id[1]++
 		}
-		good := func(role Role, index uint16) {
-			h := Hello{Version: HelloVersion, Role: role, Source: true, Session: id, Index: index, Channels: 2}
+		good := func(role hello.Role, index uint16) {
+			h := hello.Hello{Version: hello.Version, Role: role, Source: true, Session: id, Index: index, Channels: 2}
 			b, _ := h.MarshalBinary()
-			if _, reply, err := answerHello(&local, b, "x509:CN=good", srv.place); err != nil || reply.Status != StatusOK {
+			if _, reply, err := answerHello(&local, b, "x509:CN=good", srv.place); err != nil || reply.Status != hello.StatusOK {
 				t.Fatalf("good session's %s channel refused after the fuzzed hellos: %v", role, err)
 			}
 		}
-		good(RoleMain, 0)
-		good(RoleMultifd, 1)
+		good(hello.RoleMain, 0)
+		good(hello.RoleMultifd, 1)
 	})
 }

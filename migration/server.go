@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -18,11 +19,11 @@ import (
 // groups connections by call ID.
 //
 // The first main channel of a session creates it and starts its timer
-// (Config.SessionTimeout). Multifd, return-path and postcopy channels of
-// that session join it; a channel for a session the Server does not know,
-// or one that expired or is already complete, is refused with a hello
-// reply saying so (the source's Task fails with a *RefusedError naming the
-// session), and logged through Config.Logf. When every channel the main
+// (Config.SessionTimeout). The multifd channels of that session join it;
+// a channel for a session the Server does not know, or one that expired
+// or is already complete, is refused with a hello reply saying so (the
+// source's Task fails with a *RefusedError naming the session), and
+// logged through Config.Logf. When every channel the main
 // channel announced has arrived, AcceptSession returns the Session; if the
 // timer fires first, AcceptSession returns a *SessionError naming the
 // missing channels, and the channels that did arrive are closed.
@@ -33,13 +34,13 @@ import (
 //
 //   - A session belongs to the peer identity that opened it (see
 //     Stream.PeerIdentity): a channel of it from another identity is
-//     refused with StatusForbidden, so a client that learns a session ID
-//     cannot take a slot of someone else's session.
+//     refused ("session of another peer"), so a client that learns a
+//     session ID cannot take a slot of someone else's session.
 //   - At most Config.MaxPendingSessions sessions are being assembled or
 //     waiting for AcceptSession, and at most Config.MaxPendingPerPeer of
 //     them per identity; a main channel beyond either is refused with
-//     StatusBusy. An incomplete session gives its slot back after
-//     Config.SessionTimeout.
+//     "too many pending sessions" (RefusedError.Temporary is true). An
+//     incomplete session gives its slot back after Config.SessionTimeout.
 //   - With a non-zero Config.SessionID, a channel of another session is
 //     refused at once and takes no slot.
 //   - At most Config.MaxHandshakes connections are in their TLS handshake
@@ -210,39 +211,39 @@ func (s *Server) endHandshake(host string) {
 
 // place decides a request's fate: it creates a session for a main
 // channel and reserves the slot of any other. req has passed
-// Hello.UnmarshalBinary, so 1 <= Channels <= MaxChannels and Index <
-// Channels; place checks the bounds again where it indexes.
-func (s *Server) place(req *Hello, who string, reply *Hello) (Status, error) {
+// decodeHello, so 1 <= Channels <= MaxChannels and Index < Channels;
+// place checks the bounds again where it indexes.
+func (s *Server) place(req *hello.Hello, who string, reply *hello.Hello) (hello.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := req.Session
+	id := SessionID(req.Session)
 	if s.closed {
-		return StatusRefused, fmt.Errorf("migration: session %s: server closed", id)
+		return hello.StatusRefused, fmt.Errorf("migration: session %s: server closed", id)
 	}
 	if !s.cfg.SessionID.IsZero() && id != s.cfg.SessionID {
-		return StatusMismatch, &HelloMismatchError{Field: "session", Local: s.cfg.SessionID.String(), Remote: id.String()}
+		return hello.StatusMismatch, &HelloMismatchError{Field: "session", Local: s.cfg.SessionID.String(), Remote: id.String()}
 	}
 	s.forgetExpiredLocked(time.Now())
 	p := s.pending[id]
-	if req.Role == RoleMain {
+	if req.Role == hello.RoleMain {
 		if p != nil {
-			return StatusDuplicate, fmt.Errorf("migration: session %s: second main channel, from %s", id, who)
+			return hello.StatusDuplicate, fmt.Errorf("migration: session %s: second main channel, from %s", id, who)
 		}
 		if _, ok := s.expired[id]; ok {
-			return StatusExpiredSession, fmt.Errorf("migration: session %s expired or complete", id)
+			return hello.StatusExpiredSession, fmt.Errorf("migration: session %s expired or complete", id)
 		}
 		if n := len(s.pending) + s.unacceptedLocked(""); n >= s.cfg.MaxPendingSessions {
-			return StatusBusy, fmt.Errorf("migration: session %s refused: %d sessions already being assembled or waiting for AcceptSession (Config.MaxPendingSessions)", id, n)
+			return hello.StatusBusy, fmt.Errorf("migration: session %s refused: %d sessions already being assembled or waiting for AcceptSession (Config.MaxPendingSessions)", id, n)
 		}
 		if n := s.pendingOfLocked(who); n >= s.cfg.MaxPendingPerPeer {
-			return StatusBusy, fmt.Errorf("migration: session %s refused: %s already holds %d sessions being assembled or waiting for AcceptSession (Config.MaxPendingPerPeer)", id, who, n)
+			return hello.StatusBusy, fmt.Errorf("migration: session %s refused: %s already holds %d sessions being assembled or waiting for AcceptSession (Config.MaxPendingPerPeer)", id, who, n)
 		}
 		n := int(req.Channels)
 		if n < 1 || n > MaxChannels {
-			return StatusMismatch, fmt.Errorf("migration: session %s: channel count %d out of range 1..%d", id, n, MaxChannels)
+			return hello.StatusMismatch, fmt.Errorf("migration: session %s: channel count %d out of range 1..%d", id, n, MaxChannels)
 		}
 		p = &pendingSession{id: id, who: who, slots: newSlots(id, n), streams: make([]*Stream, n)}
-		if st, err := p.slots.take(req, who); st != StatusOK {
+		if st, err := p.slots.take(req, who); st != hello.StatusOK {
 			return st, err // not reached: req is a valid main channel
 		}
 		p.timer = time.AfterFunc(s.cfg.SessionTimeout, func() { s.expire(p) })
@@ -250,16 +251,16 @@ func (s *Server) place(req *Hello, who string, reply *Hello) (Status, error) {
 	} else {
 		if p == nil {
 			if _, ok := s.expired[id]; ok {
-				return StatusExpiredSession, fmt.Errorf("migration: %s channel %d for session %s, which expired or is complete", req.Role, req.Index, id)
+				return hello.StatusExpiredSession, fmt.Errorf("migration: %s channel %d for session %s, which expired or is complete", req.Role, req.Index, id)
 			}
-			return StatusUnknownSession, fmt.Errorf("migration: %s channel %d for unknown session %s", req.Role, req.Index, id)
+			return hello.StatusUnknownSession, fmt.Errorf("migration: %s channel %d for unknown session %s", req.Role, req.Index, id)
 		}
-		if st, err := p.slots.take(req, who); st != StatusOK {
+		if st, err := p.slots.take(req, who); st != hello.StatusOK {
 			return st, err
 		}
 	}
 	reply.Session, reply.Role, reply.Index, reply.Channels = id, req.Role, req.Index, req.Channels
-	return StatusOK, nil
+	return hello.StatusOK, nil
 }
 
 // forgetExpiredLocked drops the expired sessions older than
@@ -297,18 +298,18 @@ func (s *Server) pendingOfLocked(who string) int {
 // arrived adds a ready channel to its session and hands the session out
 // when it is complete.
 func (s *Server) arrived(st *Stream) error {
-	h := st.Peer()
+	h, id := st.peer, st.SessionID()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.pending[h.Session]
+	p := s.pending[id]
 	if p == nil || s.closed {
-		return fmt.Errorf("migration: session %s expired before its %s channel %d was ready", h.Session, h.Role, h.Index)
+		return fmt.Errorf("migration: session %s expired before its %s channel %d was ready", id, h.Role, h.Index)
 	}
 	i := int(h.Index)
 	if i >= len(p.streams) || !p.slots.taken[i] || p.streams[i] != nil {
 		// place reserved this slot for this channel; anything else is a
 		// bug, not a reason to panic.
-		return fmt.Errorf("migration: session %s: %s channel %d was not placed", h.Session, h.Role, h.Index)
+		return fmt.Errorf("migration: session %s: %s channel %d was not placed", id, h.Role, h.Index)
 	}
 	p.streams[i] = st
 	p.arrived++
@@ -437,7 +438,7 @@ func (s *Server) dialSession(ctx context.Context) (*DestinationSession, error) {
 		return nil, err
 	}
 	streams[0] = main
-	id := main.Peer().Session
+	id := main.SessionID()
 	tasks := make([]*Task, n)
 	for i := 1; i < n; i++ {
 		tasks[i] = start(i, id)

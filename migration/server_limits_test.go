@@ -18,6 +18,7 @@ import (
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/hello"
 )
 
 // x509Peers is a server's credentials and client credentials for several
@@ -96,28 +97,27 @@ func (p *x509Peers) dialRaw(t testing.TB, addr string, cn string) net.Conn {
 
 // exchangeRaw writes hello b on c and returns the decoded answer, or the
 // error of reading it.
-func exchangeRaw(t testing.TB, c net.Conn, b []byte) (*Hello, error) {
+func exchangeRaw(t testing.TB, c net.Conn, b []byte) (*hello.Hello, error) {
 	t.Helper()
 	if _, err := c.Write(b); err != nil {
 		return nil, err
 	}
 	c.SetReadDeadline(time.Now().Add(time.Minute))
-	back := make([]byte, HelloSize)
+	back := make([]byte, hello.Size)
 	if _, err := io.ReadFull(c, back); err != nil {
 		return nil, err
 	}
-	var h Hello
-	if err := h.UnmarshalBinary(back); err != nil {
+	h, err := decodeHello(back)
+	if err != nil {
 		t.Fatalf("the answer does not decode: %v", err)
 	}
-	return &h, nil
+	return h, nil
 }
 
 // craftedHello encodes h as it is, field by field, without the checks of
 // a well-behaved sender.
-func craftedHello(h Hello) []byte {
-	b := make([]byte, HelloSize)
-	h.put(b)
+func craftedHello(h hello.Hello) []byte {
+	b, _ := h.MarshalBinary()
 	return b
 }
 
@@ -140,13 +140,13 @@ func TestCraftedHellos(t *testing.T) {
 			hp := net.JoinHostPort(srv.Addr().Inet.Host, srv.Addr().Inet.Port)
 			for _, tc := range []struct {
 				name string
-				h    Hello
+				h    hello.Hello
 			}{
-				{"status and no channels", Hello{Version: 1, Source: true, Session: SessionID{1}, Status: StatusUnknownSession}},
-				{"no channels", Hello{Version: 1, Source: true, Session: SessionID{1}}},
-				{"index past count", Hello{Version: 1, Role: RoleMultifd, Source: true, Session: SessionID{1}, Index: 7, Channels: 2}},
-				{"count past MaxChannels", Hello{Version: 1, Source: true, Session: SessionID{1}, Channels: 1000}},
-				{"multifd of index 0", Hello{Version: 1, Role: RoleMultifd, Source: true, Session: SessionID{1}, Channels: 2}},
+				{"status and no channels", hello.Hello{Version: 1, Source: true, Session: SessionID{1}, Status: hello.StatusUnknownSession}},
+				{"no channels", hello.Hello{Version: 1, Source: true, Session: SessionID{1}}},
+				{"index past count", hello.Hello{Version: 1, Role: hello.RoleMultifd, Source: true, Session: SessionID{1}, Index: 7, Channels: 2}},
+				{"count past MaxChannels", hello.Hello{Version: 1, Source: true, Session: SessionID{1}, Channels: 1000}},
+				{"multifd of index 0", hello.Hello{Version: 1, Role: hello.RoleMultifd, Source: true, Session: SessionID{1}, Channels: 2}},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					c := peers.dialRaw(t, hp, "")
@@ -154,16 +154,16 @@ func TestCraftedHellos(t *testing.T) {
 					if err != nil {
 						t.Fatalf("no answer: %v", err)
 					}
-					if !back.Reply || back.Status == StatusOK {
+					if !back.Reply || back.Status == hello.StatusOK {
 						t.Fatalf("answer %+v, want a refusal", back)
 					}
 				})
 			}
 			// A reserved byte set: refused too.
 			c := peers.dialRaw(t, hp, "")
-			b := craftedHello(Hello{Version: 1, Source: true, Session: SessionID{2}, Channels: 1})
+			b := craftedHello(hello.Hello{Version: 1, Source: true, Session: SessionID{2}, Channels: 1})
 			b[50] = 1
-			if back, err := exchangeRaw(t, c, b); err != nil || back.Status != StatusMismatch {
+			if back, err := exchangeRaw(t, c, b); err != nil || back.Status != hello.StatusMismatch {
 				t.Fatalf("reserved byte set: %+v, %v; want a mismatch", back, err)
 			}
 			src.Channels = 2
@@ -204,12 +204,12 @@ func TestDialBackCraftedHello(t *testing.T) {
 			}
 		}
 	}
-	for _, h := range []Hello{
-		{Version: 1, Role: RoleMultifd, Index: 5, Channels: 2, Status: StatusRefused},
-		{Version: 1, Role: RoleMultifd, Index: 5, Channels: 2},
+	for _, h := range []hello.Hello{
+		{Version: 1, Role: hello.RoleMultifd, Index: 5, Channels: 2, Status: hello.StatusRefused},
+		{Version: 1, Role: hello.RoleMultifd, Index: 5, Channels: 2},
 	} {
 		back, err := exchangeRaw(t, dial(), craftedHello(h))
-		if err != nil || back.Status == StatusOK {
+		if err != nil || back.Status == hello.StatusOK {
 			t.Fatalf("%+v: %+v, %v; want a refusal", h, back, err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestServerPerPeerQuota(t *testing.T) {
 	cfg.Channels = 2
 	_, err := Dial(ctx, srv.Addr(), cfg)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Reason != StatusBusy {
+	if !errors.As(err, &re) || re.status != hello.StatusBusy {
 		t.Fatalf("session beyond the quota: %v, want a refusal (busy)", err)
 	}
 	good := peers.source(t, "")
@@ -269,7 +269,7 @@ func TestServerPerPeerQuota(t *testing.T) {
 // TestSessionBoundToIdentity: issue 11: any authenticated client that
 // learned a session ID could take a slot of it, and the real channel was
 // then refused as a duplicate. A channel from another identity is refused
-// (StatusForbidden), the log names both identities, and the real channel
+// (hello.StatusForbidden), the log names both identities, and the real channel
 // joins.
 func TestSessionBoundToIdentity(t *testing.T) {
 	var mu sync.Mutex
@@ -296,7 +296,7 @@ func TestSessionBoundToIdentity(t *testing.T) {
 	steal.index = 1
 	_, err = Dial(ctx, srv.Addr(), steal)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Reason != StatusForbidden {
+	if !errors.As(err, &re) || re.status != hello.StatusForbidden {
 		t.Fatalf("another identity's channel: %v, want a refusal (forbidden)", err)
 	}
 	mine := owner.Clone()
@@ -330,7 +330,7 @@ func TestExpectedSessionTakesNoSlot(t *testing.T) {
 	for i := range 3 {
 		_, err := Dial(ctx, srv.Addr(), &Config{SessionID: SessionID{byte(i + 1)}, Channels: 2})
 		var re *RefusedError
-		if !errors.As(err, &re) || re.Reason != StatusMismatch {
+		if !errors.As(err, &re) || re.status != hello.StatusMismatch {
 			t.Fatalf("other session %d: %v, want a refusal (mismatch)", i, err)
 		}
 	}
@@ -398,10 +398,10 @@ func TestPendingConnectionsCost(t *testing.T) {
 		conns = append(conns, c)
 		// Half the sessions are complete (one channel), half wait for a
 		// second channel.
-		b := craftedHello(Hello{Version: 1, Source: true, Session: SessionID{byte(i), byte(i >> 8), 0xcc}, Channels: uint16(1 + i%2)})
-		var hdr [StripeHeaderSize]byte
-		putFrameHeader(hdr[:], frameData, StripeSize, 0)
-		if back, err := exchangeRaw(t, c, append(b, hdr[:]...)); err != nil || back.Status != StatusOK {
+		b := craftedHello(hello.Hello{Version: 1, Source: true, Session: SessionID{byte(i), byte(i >> 8), 0xcc}, Channels: uint16(1 + i%2)})
+		var hdr [stripeHeaderSize]byte
+		putFrameHeader(hdr[:], frameData, stripeSize, 0)
+		if back, err := exchangeRaw(t, c, append(b, hdr[:]...)); err != nil || back.Status != hello.StatusOK {
 			t.Fatalf("connection %d: %+v, %v", i, back, err)
 		}
 	}

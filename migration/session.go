@@ -11,10 +11,10 @@ import (
 
 // Stripe framing constants; the package documentation describes the frame.
 const (
-	// StripeSize is the largest payload of one stripe frame.
-	StripeSize = 256 << 10
-	// StripeHeaderSize is the size of a stripe frame's header.
-	StripeHeaderSize = 16
+	// stripeSize is the largest payload of one stripe frame.
+	stripeSize = 256 << 10
+	// stripeHeaderSize is the size of a stripe frame's header.
+	stripeHeaderSize = 16
 
 	stripeMagic = 0x4C53 // "LS"
 	frameData   = 1
@@ -22,9 +22,14 @@ const (
 )
 
 // stripePayload is the payload of a full frame the source sends: header
-// and payload fill StripeSize bytes, a whole number of TLS records. It is
-// also the largest page size a session accepts (Config.PageSize).
-const stripePayload = StripeSize - StripeHeaderSize
+// and payload fill stripeSize bytes, a whole number of TLS records. It is
+// also the largest page size a session accepts (Config.PageSize), which
+// MaxPageSize spells out.
+const stripePayload = stripeSize - stripeHeaderSize
+
+// MaxPageSize is documented as a literal; it must stay stripePayload.
+var _ [stripePayload - MaxPageSize]struct{}
+var _ [MaxPageSize - stripePayload]struct{}
 
 // session is what both ends of a multi-channel migration share: the
 // channels, the first error, and the pool of stripe buffers.
@@ -124,7 +129,7 @@ func (s *session) getBuf() []byte {
 	default:
 	}
 	if s.nbuf.Add(1) <= int32(cap(s.free)) {
-		return make([]byte, 0, StripeSize)
+		return make([]byte, 0, stripeSize)
 	}
 	s.nbuf.Add(-1)
 	select {
@@ -151,7 +156,7 @@ func (s *session) stats() StreamStats {
 }
 
 // putFrameHeader writes a frame header of type typ, payload length n and
-// sequence number seq into the first StripeHeaderSize bytes of b.
+// sequence number seq into the first stripeHeaderSize bytes of b.
 func putFrameHeader(b []byte, typ byte, n int, seq uint64) {
 	binary.BigEndian.PutUint16(b[0:], stripeMagic)
 	b[2], b[3] = typ, 0
@@ -163,7 +168,7 @@ func putFrameHeader(b []byte, typ byte, n int, seq uint64) {
 // sequence number the channel must carry next. It returns the payload
 // length and whether the frame ends the stream.
 func readFrameHeader(st *Stream, want uint64) (int, bool, error) {
-	b, err := st.Peek(StripeHeaderSize)
+	b, err := st.Peek(stripeHeaderSize)
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(b) == 0 {
 			return 0, false, fmt.Errorf("%w: stream ended without an end frame: %w", ErrFrame, io.ErrUnexpectedEOF)
@@ -177,7 +182,7 @@ func readFrameHeader(st *Stream, want uint64) (int, bool, error) {
 	typ, rsv := b[2], b[3]
 	n := int(binary.BigEndian.Uint32(b[4:]))
 	seq := binary.BigEndian.Uint64(b[8:])
-	st.Skip(StripeHeaderSize)
+	st.Skip(stripeHeaderSize)
 	switch {
 	case magic != stripeMagic:
 		return 0, false, fmt.Errorf("%w: magic %#04x", ErrFrame, magic)
@@ -187,7 +192,7 @@ func readFrameHeader(st *Stream, want uint64) (int, bool, error) {
 		return 0, false, fmt.Errorf("%w: sequence %d, want %d", ErrFrame, seq, want)
 	case typ == frameEnd && n == 0:
 		return 0, true, nil
-	case typ == frameData && n > 0 && n <= StripeSize:
+	case typ == frameData && n > 0 && n <= stripeSize:
 		return n, false, nil
 	}
 	return 0, false, fmt.Errorf("%w: type %d with length %d", ErrFrame, typ, n)

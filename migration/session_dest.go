@@ -163,7 +163,7 @@ func (ds *DestinationSession) Read(p []byte) (int, error) {
 }
 
 // ReadBuffer returns the next bytes of the stream without copying them:
-// what is left of the current frame, at most StripeSize bytes. The slice
+// what is left of the current frame, at most 256 KiB. The slice
 // is valid until the next call of Read, ReadBuffer or Next, which reuses
 // its memory. At the end of the session it returns io.EOF, like Read.
 func (ds *DestinationSession) ReadBuffer() ([]byte, error) {
@@ -179,7 +179,7 @@ func (ds *DestinationSession) ReadBuffer() ([]byte, error) {
 // of Read, ReadBuffer or Next. When they lie in one frame, as a page the
 // source gave PutBufferNoCopy does, Next returns them in place, without a
 // copy; otherwise it copies them into a buffer of its own. n may be at
-// most StripeSize-StripeHeaderSize. If the stream ends before n bytes,
+// most MaxPageSize. If the stream ends before n bytes,
 // Next returns the error, io.ErrUnexpectedEOF when it ended cleanly after
 // some of them and io.EOF when none were left.
 func (ds *DestinationSession) Next(n int) ([]byte, error) {

@@ -22,8 +22,8 @@ func TestSessionNoCopyMixed(t *testing.T) {
 			srcCfg.Channels = 2
 			srv := startServer(t, "tcp:127.0.0.1:0", dstCfg)
 			src, dst := sessionPair(t, srv, srcCfg)
-			data := randomData(3*StripeSize+12345, 7)
-			sizes := []int{4096, 100, 4096, 4096, 511, 512, StripeSize + 4096, 1, 70000, 4096 * 63, 3}
+			data := randomData(3*stripeSize+12345, 7)
+			sizes := []int{4096, 100, 4096, 4096, 511, 512, stripeSize + 4096, 1, 70000, 4096 * 63, 3}
 			errc := make(chan error, 1)
 			go func() {
 				p := data
@@ -96,7 +96,7 @@ func TestSessionNoCopyAllocs(t *testing.T) {
 	go io.Copy(io.Discard, dst)
 	page := randomData(4096, 3)
 	batch := func() {
-		for range 4 * StripeSize / 4096 { // 4 frames, 2 per channel
+		for range 4 * stripeSize / 4096 { // 4 frames, 2 per channel
 			src.PutBufferNoCopy(page)
 		}
 		if err := src.Flush(); err != nil {
@@ -106,7 +106,7 @@ func TestSessionNoCopyAllocs(t *testing.T) {
 	batch() // allocate the frame buffers and part lists
 	batch()
 	if a := testing.AllocsPerRun(20, batch); a >= 1 {
-		t.Fatalf("%.1f allocations per %d pages, want 0", a, 4*StripeSize/4096)
+		t.Fatalf("%.1f allocations per %d pages, want 0", a, 4*stripeSize/4096)
 	}
 }
 
@@ -225,7 +225,7 @@ func TestSessionPagesWholeReadBuffer(t *testing.T) {
 	// short of full, so that a page starts the next one.
 	short := 0
 	for _, r := range results[:len(results)-1] {
-		if r.to-r.from < StripeSize-StripeHeaderSize {
+		if r.to-r.from < stripeSize-stripeHeaderSize {
 			short++
 		}
 	}
@@ -240,7 +240,7 @@ func TestSessionPagesWholeReadBuffer(t *testing.T) {
 func TestSessionNextSpansFrames(t *testing.T) {
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
 	src, dst := sessionPair(t, srv, &Config{Channels: 2})
-	data := randomData(3*StripeSize, 8)
+	data := randomData(3*stripeSize, 8)
 	errc := sourceWriter(t, src, func() error {
 		_, err := src.Write(data)
 		if cerr := src.Close(); err == nil {

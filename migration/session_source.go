@@ -7,8 +7,8 @@ import (
 )
 
 // SourceSession is the source's end of a multi-channel migration: an
-// ordered byte stream that it cuts into frames of up to StripeSize bytes
-// and stripes across a main channel and Channels-1 multifd channels, each
+// ordered byte stream that it cuts into frames of up to 256 KiB and
+// stripes across a main channel and Channels-1 multifd channels, each
 // with its own TLS state and its own goroutine that encrypts and writes.
 // [DialSession] makes one; the destination receives the bytes, in order,
 // from its [DestinationSession].
@@ -134,8 +134,8 @@ func (ss *SourceSession) Shutdown() error { return ss.s.shutdown() }
 // channels. It returns len(p) and nil, or the number of bytes it took
 // before the session failed and the session's first error.
 //
-// A frame is built in one buffer of StripeSize bytes, header first, so a
-// full frame carries StripeSize-StripeHeaderSize bytes and leaves as one
+// A frame is built in one buffer of stripeSize bytes, header first, so a
+// full frame carries stripeSize-stripeHeaderSize bytes and leaves as one
 // slice: over TLS, 16 whole records encrypted straight from the buffer,
 // with no copy and no short record.
 func (ss *SourceSession) Write(p []byte) (int, error) {
@@ -213,11 +213,11 @@ func (ss *SourceSession) startFrame() bool {
 	if b == nil {
 		return false
 	}
-	ss.cur = b[:StripeHeaderSize] // room for the frame header
+	ss.cur = b[:stripeHeaderSize] // room for the frame header
 	select {
 	case ss.parts = <-ss.freeParts:
 	default:
-		ss.parts = make(net.Buffers, 0, 2*StripeSize/4096)
+		ss.parts = make(net.Buffers, 0, 2*stripeSize/4096)
 	}
 	return true
 }
@@ -287,19 +287,19 @@ func (ss *SourceSession) writeLane(st *Stream, in chan sourceFrame) {
 // writeFrame queues frame f on st.
 func writeFrame(st *Stream, f sourceFrame) {
 	if f.end {
-		var hdr [StripeHeaderSize]byte
+		var hdr [stripeHeaderSize]byte
 		putFrameHeader(hdr[:], frameEnd, 0, f.seq)
 		st.PutBuffer(hdr[:])
 		return
 	}
 	putFrameHeader(f.buf, frameData, f.n, f.seq)
 	parts := f.parts
-	if len(f.buf) > StripeHeaderSize && &parts[0][0] == &f.buf[StripeHeaderSize] {
+	if len(f.buf) > stripeHeaderSize && &parts[0][0] == &f.buf[stripeHeaderSize] {
 		// The header and the copied bytes after it leave as one slice.
-		st.PutBufferNoCopy(f.buf[:StripeHeaderSize+len(parts[0])])
+		st.PutBufferNoCopy(f.buf[:stripeHeaderSize+len(parts[0])])
 		parts = parts[1:]
 	} else {
-		st.PutBuffer(f.buf[:StripeHeaderSize])
+		st.PutBuffer(f.buf[:stripeHeaderSize])
 	}
 	for _, p := range parts {
 		st.PutBufferNoCopy(p)

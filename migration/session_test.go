@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -121,10 +122,10 @@ func TestSessionStripes(t *testing.T) {
 				if dst.ID() != src.ID() || dst.Channels() != n {
 					t.Fatalf("destination session %s with %d channels; source %s with %d", dst.ID(), dst.Channels(), src.ID(), n)
 				}
-				sessionTransfer(t, src, dst, randomData(3*StripeSize*n+12345, uint64(n)))
+				sessionTransfer(t, src, dst, randomData(3*stripeSize*n+12345, uint64(n)))
 				// Every channel carried stripes.
 				for i := range n {
-					if st := dst.s.streams[i].Stats(); st.Read < StripeSize {
+					if st := dst.s.streams[i].Stats(); st.Read < stripeSize {
 						t.Errorf("channel %d read only %d bytes", i, st.Read)
 					}
 				}
@@ -216,7 +217,7 @@ func TestDialBack(t *testing.T) {
 				if ss.ID() != ds.ID() {
 					t.Fatalf("session IDs differ: %s, %s", ss.ID(), ds.ID())
 				}
-				sessionTransfer(t, ss, ds, randomData(2*StripeSize+7, 3))
+				sessionTransfer(t, ss, ds, randomData(2*stripeSize+7, 3))
 			})
 		}
 	}
@@ -312,7 +313,7 @@ func TestSessionRefusals(t *testing.T) {
 	// Unknown session.
 	_, err := Dial(ctx, addr, &Config{SessionID: id, index: 1, Channels: 2})
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Reason != StatusUnknownSession || re.Session != id {
+	if !errors.As(err, &re) || re.status != hello.StatusUnknownSession || re.Session != id {
 		t.Fatalf("multifd channel of an unknown session: %v, want a *RefusedError for unknown session %s", err, id)
 	}
 	var pe *PhaseError
@@ -350,13 +351,13 @@ func TestSessionRefusals(t *testing.T) {
 
 		// Late channel for the expired session.
 		_, err = Dial(ctx, addr, &Config{SessionID: id, index: 2, Channels: 3})
-		if errors.As(err, &re) && re.Reason == StatusExpiredSession {
+		if errors.As(err, &re) && re.status == hello.StatusExpiredSession {
 			break
 		}
 		// The expiry came at least SessionTimeout after before, and is
 		// forgotten SessionTimeout after that: only then may the late
 		// channel be refused as unknown.
-		if d := time.Since(before); errors.As(err, &re) && re.Reason == StatusUnknownSession && d > 2*dstCfg.SessionTimeout {
+		if d := time.Since(before); errors.As(err, &re) && re.status == hello.StatusUnknownSession && d > 2*dstCfg.SessionTimeout {
 			t.Logf("the late channel came %v after the session began, when its expiry was no longer remembered: again", d)
 			continue
 		}
@@ -369,7 +370,7 @@ func TestSessionRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m2.Close()
-	if _, err = Dial(ctx, addr, &Config{SessionID: id2, Channels: 2}); !errors.As(err, &re) || re.Reason != StatusDuplicate {
+	if _, err = Dial(ctx, addr, &Config{SessionID: id2, Channels: 2}); !errors.As(err, &re) || re.status != hello.StatusDuplicate {
 		t.Fatalf("second main channel: %v", err)
 	}
 	testwait.Until(t, "the server logging the unknown session", func() bool {
@@ -420,14 +421,14 @@ func TestSessionRateLimit(t *testing.T) {
 func TestSessionBrokenChannel(t *testing.T) {
 	srv := startServer(t, "tcp:127.0.0.1:0", nil)
 	src, dst := sessionPair(t, srv, &Config{Channels: 2})
-	data := randomData(StripeSize, 1)
+	data := randomData(stripeSize, 1)
 	if _, err := src.Write(data); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]byte, StripeSize)
+	got := make([]byte, stripeSize)
 	if _, err := io.ReadFull(dst, got); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("first frame: %v", err)
 	}
@@ -504,7 +505,7 @@ func TestServerBoundsUnacceptedSessions(t *testing.T) {
 	}
 	_, err := Dial(ctx, srv.Addr(), nil)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Reason != StatusBusy {
+	if !errors.As(err, &re) || re.status != hello.StatusBusy {
 		t.Fatalf("session %d while %d wait for AcceptSession: %v, want a refusal (busy)", DefaultMaxPendingSessions+1, DefaultMaxPendingSessions, err)
 	}
 	// Taking one makes room for one.
@@ -536,7 +537,7 @@ func TestSessionBuffersOnDemand(t *testing.T) {
 	if d := after.TotalAlloc - before.TotalAlloc; d > 12<<20 {
 		t.Fatalf("setting up two %d-channel sessions allocated %d MiB", n, d>>20)
 	}
-	sessionTransfer(t, src, dst, randomData(3*n*StripeSize/2, 9))
+	sessionTransfer(t, src, dst, randomData(3*n*stripeSize/2, 9))
 }
 
 // TestServerClosesChannelFailingResolve: a channel the Server accepted is
@@ -565,7 +566,7 @@ func TestServerClosesChannelFailingResolve(t *testing.T) {
 }
 
 // TestSessionFramesFillRecords checks the size of the source's full data
-// frames: header and payload make exactly StripeSize bytes, so over TLS a
+// frames: header and payload make exactly stripeSize bytes, so over TLS a
 // frame is 16 whole records and never leaves a 16-byte record behind.
 func TestSessionFramesFillRecords(t *testing.T) {
 	ctx := testCtx(t)
@@ -585,7 +586,7 @@ func TestSessionFramesFillRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dst.Close()
-	data := randomData(2*StripeSize, 5)
+	data := randomData(2*stripeSize, 5)
 	go func() {
 		src.Write(data)
 		src.Close()
@@ -599,8 +600,8 @@ func TestSessionFramesFillRecords(t *testing.T) {
 		if end {
 			break
 		}
-		if want := min(StripeSize-StripeHeaderSize, len(data)-total); n != want {
-			t.Errorf("frame %d carries %d bytes, want %d (header and payload filling %d bytes)", seq, n, want, StripeSize)
+		if want := min(stripeSize-stripeHeaderSize, len(data)-total); n != want {
+			t.Errorf("frame %d carries %d bytes, want %d (header and payload filling %d bytes)", seq, n, want, stripeSize)
 		}
 		if _, err := dst.Skip(n); err != nil {
 			t.Fatalf("frame %d: %v", seq, err)

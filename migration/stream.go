@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/internal/iovec"
 )
 
@@ -57,9 +58,8 @@ type Stream struct {
 	ch    channel.Channel
 	raw   channel.Channel // the transport under TLS or DTLS; ch without them
 	owner bool            // Close closes ch
-	peer  *Hello
-	caps  Capabilities
-	who   string // the peer's identity; see PeerIdentity
+	peer  *hello.Hello    // the hello the peer sent; nil without one
+	who   string          // the peer's identity; see PeerIdentity
 
 	// write side
 	wbuf    []byte
@@ -104,13 +104,17 @@ func NewStream(ch channel.Channel) *Stream {
 // Channel returns the channel the Stream reads and writes.
 func (s *Stream) Channel() channel.Channel { return s.ch }
 
-// Peer returns the hello the peer sent, or nil when the hello was skipped
-// (Config.Raw, NewStream) or went one way only from this side.
-func (s *Stream) Peer() *Hello { return s.peer }
-
-// Capabilities returns the capability bits both sides offered in the hello;
-// 0 without a hello from the peer.
-func (s *Stream) Capabilities() Capabilities { return s.caps }
+// SessionID returns the session the peer's hello named: on a source, the
+// session the destination placed the channel in; on a destination, the
+// session the source announced. It is zero when the hello was skipped
+// (Config.Raw, NewStream) or went one way only from this side (a source
+// on exec or file).
+func (s *Stream) SessionID() SessionID {
+	if s.peer == nil {
+		return SessionID{}
+	}
+	return s.peer.Session
+}
 
 // Err returns the first error the Stream met, or nil.
 func (s *Stream) Err() error {
@@ -441,7 +445,7 @@ func (s *Stream) returnPath(create bool) *Stream {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	if s.rp == nil && create {
-		s.rp = &Stream{ch: s.ch, raw: s.raw, peer: s.peer, caps: s.caps, done: make(chan struct{})}
+		s.rp = &Stream{ch: s.ch, raw: s.raw, peer: s.peer, done: make(chan struct{})}
 		s.rp.limit.done = s.rp.done
 		s.rp.stallTimeout.Store(s.stallTimeout.Load())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
+	"github.com/livemig/livemig/internal/hello"
 	"github.com/livemig/livemig/uri"
 )
 
@@ -30,7 +31,6 @@ type Task struct {
 	cancel context.CancelFunc
 	stream *Stream
 	err    error
-	peer   *Hello
 	prog   func(Phase)
 }
 
@@ -110,7 +110,7 @@ type plan struct {
 	dial   bool    // this side opens the connection: TLS client, hello initiator
 	source bool    // this side is the migration source
 	open   func(ctx context.Context) (channel.Channel, error)
-	hello  Hello // this side's hello (Reply and Status are set by the exchange)
+	hello  hello.Hello // this side's hello (Reply and Status are set by the exchange)
 	place  placeFunc
 	// onReady, if set, runs before the Task reports ready; an error fails
 	// the hello phase.
@@ -169,7 +169,7 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	}
 
 	who := peerIdentity(ch, raw, sec)
-	var peer *Hello
+	var peer *hello.Hello
 	if !cfg.Raw {
 		t.setPhase(PhaseHello)
 		peer, err = exchangeHello(ctx, ch, p.hello, p.dial, p.source && helloOneWay(string(p.addr.Transport)), cfg.HelloTimeout, who, p.place)
@@ -185,10 +185,6 @@ func (t *Task) runPhases(ctx context.Context, p *plan) (*Stream, error) {
 	s.raw = raw
 	s.peer = peer
 	s.who = who
-	if peer != nil {
-		s.caps = p.hello.Capabilities & peer.Capabilities
-	}
-	t.peer = peer
 	s.SetRateLimit(cfg.RateLimit)
 	s.SetStallTimeout(cfg.StallTimeout)
 	// A failure from here on belongs to the last phase entered: hello, or

@@ -3,8 +3,10 @@ package migration
 import (
 	"context"
 
-	"github.com/livemig/livemig/channel"
 	"testing"
+
+	"github.com/livemig/livemig/channel"
+	"github.com/livemig/livemig/internal/hello"
 )
 
 // TestReadyStreamSurvivesCancel: once onReady has taken a task's stream
@@ -33,9 +35,9 @@ func TestReadyStreamSurvivesCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p := ln.destPlan(func(req *Hello, _ string, reply *Hello) (Status, error) {
+	p := ln.destPlan(func(req *hello.Hello, _ string, reply *hello.Hello) (hello.Status, error) {
 		reply.Session = req.Session
-		return StatusOK, nil
+		return hello.StatusOK, nil
 	})
 	p.open = func(context.Context) (channel.Channel, error) { return ch, nil }
 	var taken *Stream

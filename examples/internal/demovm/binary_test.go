@@ -257,7 +257,7 @@ func TestDestKeepsWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write(make([]byte, migration.HelloSize))
+	c.Write(make([]byte, 64)) // a hello's 64 bytes, zero: a wrong magic
 	dest.waitLine(t, "hello mismatch")
 	c.Close()
 

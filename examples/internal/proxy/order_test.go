@@ -316,7 +316,7 @@ func TestHandOnInAcceptOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		if got := st.Peer().Session; got != want {
+		if got := st.SessionID(); got != want {
 			t.Fatalf("the next hop's connection %d is session %q's, want %q's", i+1, got[:1], want[:1])
 		}
 	}

@@ -190,10 +190,11 @@ func (s *server) single(ctx context.Context) error {
 }
 
 // dial opens the outgoing connection for a, repeating a's hello unless
-// the proxy is raw.
+// the proxy is raw. Without Raw, a was accepted with a hello, which Relay
+// repeats.
 func (s *server) dial(ctx context.Context, a *migration.Stream) (*migration.Stream, error) {
 	cfg := s.o.config(s.reg)
-	if !s.o.Raw && a.Peer() != nil {
+	if !s.o.Raw {
 		return migration.Relay(ctx, s.out, cfg, a)
 	}
 	return migration.Dial(ctx, s.out, cfg)
