@@ -122,7 +122,7 @@
 // ([Stream.PeerIdentity]): with x509 credentials the subject DN of the
 // client's certificate, with psk credentials the PSK username. Every
 // other channel of the session must come from the same identity; one from
-// another is refused with status 6, so a client that learns a session ID
+// another is refused (session of another peer), so a client that learns a session ID
 // (logs print them) cannot take a slot of someone else's session. Without
 // an authenticated identity (no TLS, anon credentials, a client without a
 // certificate) the identity is the peer's host: its IP address for tcp,
@@ -147,7 +147,7 @@
 //	 0     2    magic, "LS" (0x4C 0x53)
 //	 2     1    type: 1 data, 2 end of session
 //	 3     1    reserved, zero
-//	 4     4    payload length: 1..StripeSize (256 KiB) for data, 0 for end
+//	 4     4    payload length: 1..262144 (256 KiB) for data, 0 for end
 //	 8     8    sequence number k, counted across all channels from 0
 //
 // The source fills frames with copies (Write) or with references to the
