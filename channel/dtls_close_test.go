@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/channel"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -19,7 +19,7 @@ import (
 // the pending call returns an error wrapping net.ErrClosed (the Channel
 // contract), as TLS does.
 func TestDTLSCloseDuringHandshake(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, _ := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	for _, how := range []string{"handshake", "read"} {
 		t.Run(how, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestDTLSCloseDuringHandshake(t *testing.T) {
 // the channel closes does not keep pion's deadline goroutine (one per
 // deadline set, waiting for it to pass) after Close.
 func TestDTLSCloseStopsDeadlines(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	c, s, cerr, serr := secDTLSPair(t, "tcp", cc, sc, nil, testwait.Context(t))
 	if cerr != nil || serr != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -152,7 +152,7 @@ func secSendAndRead(t *testing.T, c, s *channel.DTLS, payload []byte) ([]byte, e
 // records before the bad one; the error sticks, and writing fails too. A
 // clean relay passes everything, both ways.
 func TestDTLSRecordTampering(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	const records = 12
 	payload := secRecordPayload(records)
@@ -330,7 +330,7 @@ func TestDTLSRecordTampering(t *testing.T) {
 // TestDTLSTamperedHandshake: a handshake record the relay duplicates
 // fails the server's handshake with an error that says so.
 func TestDTLSTamperedHandshake(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	first := true
 	c, s := secRelayPair(t, cc, sc, func(rec []byte) [][]byte {

@@ -12,7 +12,7 @@ import (
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -21,10 +21,10 @@ import (
 func secPSKCreds(t testing.TB, user string, clientKey []byte, serverKeys map[string][]byte) (cc, sc *crypto.Creds) {
 	t.Helper()
 	sdir, cdir := t.TempDir(), t.TempDir()
-	if err := cryptotest.WritePSK(sdir, serverKeys); err != nil {
+	if err := testpki.WritePSK(sdir, serverKeys); err != nil {
 		t.Fatal(err)
 	}
-	if err := cryptotest.WritePSK(cdir, map[string][]byte{user: clientKey}); err != nil {
+	if err := testpki.WritePSK(cdir, map[string][]byte{user: clientKey}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -50,8 +50,8 @@ func secDTLSPair(t testing.TB, network string, cc, sc *crypto.Creds, sopts *chan
 }
 
 func TestDTLSSmoke(t *testing.T) {
-	key := cryptotest.NewPSK()
-	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key, "other": cryptotest.NewPSK()})
+	key := testpki.NewPSK()
+	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key, "other": testpki.NewPSK()})
 	c, s, cerr, serr := secDTLSPair(t, "tcp", cc, sc, nil, context.Background())
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
@@ -70,7 +70,7 @@ func TestDTLSSmoke(t *testing.T) {
 // TestDTLSConformance runs the channel conformance suite over DTLS-PSK on
 // tcp, unix and command channels.
 func TestDTLSConformance(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	for _, in := range secInner {
 		t.Run(in.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestDTLSConformance(t *testing.T) {
 // TestDTLSPacket runs DTLS-PSK over real UDP sockets: the server adopts
 // the first sender; data of more than one record crosses both ways.
 func TestDTLSPacket(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -128,7 +128,7 @@ func TestDTLSPacket(t *testing.T) {
 // by their own header, garbage and oversized lengths end the stream with
 // an error, and a cut inside a record is io.ErrUnexpectedEOF.
 func TestDTLSRecordFraming(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	for _, tc := range []struct {
 		name    string
@@ -167,7 +167,7 @@ func TestDTLSRecordFraming(t *testing.T) {
 // side that accepted the connection holds client credentials and is the
 // DTLS client.
 func TestDTLSRoleFromCreds(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 	dialled, accepted := secSocketPair(t, "tcp")
 	s := channel.NewDTLS(dialled, sc, nil)

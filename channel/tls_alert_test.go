@@ -7,7 +7,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -18,7 +18,7 @@ import (
 // flagged as arriving before any data: the peer's late refusal of the
 // handshake. The crypto/tls error stays in the chain.
 func TestTLSAlertRefusedClientCertificate(t *testing.T) {
-	cc, sc, err := secX509(t, &cryptotest.Options{ClientFromOtherCA: true}, noSanity, nil)
+	cc, sc, err := secX509(t, &testpki.Options{ClientFromOtherCA: true}, noSanity, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestTLSAlertRefusedClientCertificate(t *testing.T) {
 // handshake. The server is made to send one (bad_record_mac, 20) by a
 // record that fails authentication, written beneath the client's TLS.
 func TestTLSAlertAfterData(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")
@@ -104,7 +104,7 @@ func TestTLSAlertAfterData(t *testing.T) {
 // (signed by a CA it does not trust) during the handshake; the server's
 // Handshake fails with an *AlertError flagged InHandshake.
 func TestTLSAlertInHandshake(t *testing.T) {
-	cc, sc, err := secX509(t, &cryptotest.Options{ServerFromOtherCA: true}, nil, noSanity)
+	cc, sc, err := secX509(t, &testpki.Options{ServerFromOtherCA: true}, nil, noSanity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestTLSAlertInHandshake(t *testing.T) {
 // PSK identity refuses it with an alert, which the client's Handshake
 // reports as an *AlertError flagged InHandshake.
 func TestDTLSAlertInHandshake(t *testing.T) {
-	key := cryptotest.NewPSK()
+	key := testpki.NewPSK()
 	cc, sc := secPSKCreds(t, "stranger", key, map[string][]byte{"qemu": key})
 	_, _, cerr, serr := secDTLSPair(t, "tcp", cc, sc, nil, testwait.Context(t))
 	if serr == nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // Benchmarks compare the TLS channel with raw crypto/tls over the same
@@ -53,7 +53,7 @@ func secBenchCreds(b testing.TB) *secBenchSetup {
 			b.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		p, err := cryptotest.Write(dir, nil)
+		p, err := testpki.Write(dir, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,8 +65,8 @@ func secBenchCreds(b testing.TB) *secBenchSetup {
 		if err != nil {
 			b.Fatal(err)
 		}
-		key := cryptotest.NewPSK()
-		if err := cryptotest.WritePSK(dir+"/psk", map[string][]byte{"qemu": key}); err != nil {
+		key := testpki.NewPSK()
+		if err := testpki.WritePSK(dir+"/psk", map[string][]byte{"qemu": key}); err != nil {
 			b.Fatal(err)
 		}
 		secBench.pcc, err = crypto.NewPSKCreds(crypto.PSKOptions{ID: "pc", Dir: dir + "/psk", Endpoint: crypto.Client})

@@ -8,7 +8,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -52,7 +52,7 @@ func secFillSendBuffer(t *testing.T, s *channel.Socket) {
 // inner channel has no deadlines.
 func secBlockedPair(t *testing.T) (c, s *channel.TLS, ci *channel.Socket) {
 	t.Helper()
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")

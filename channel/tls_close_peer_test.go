@@ -7,7 +7,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -18,7 +18,7 @@ import (
 // source's Session.Close met this when its destination had read the end
 // frames and closed first.)
 func TestTLSClosePeerGone(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	c, s, cerr, serr := secTLSPair(t, "tcp", cc, sc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())

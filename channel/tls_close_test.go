@@ -9,14 +9,14 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
 // TestTLSCloseBeforeHandshake: Close before any handshake keeps one from
 // starting; Handshake, Read and Write then fail with net.ErrClosed.
 func TestTLSCloseBeforeHandshake(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	ci, _ := secSocketPair(t, "tcp")
 	c := channel.NewTLS(ci, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
@@ -42,7 +42,7 @@ func TestTLSCloseBeforeHandshake(t *testing.T) {
 // Handshake called meanwhile wait for that handshake. Close must not wait
 // for any of them, and all three end with net.ErrClosed.
 func TestTLSCloseDuringImplicitHandshake(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	ci, _ := secSocketPair(t, "tcp") // the peer never answers
 	c := channel.NewTLS(ci, cc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}})
@@ -65,7 +65,7 @@ func TestTLSCloseDuringImplicitHandshake(t *testing.T) {
 // running returns when its own context ends, without ending the running
 // handshake, which then completes.
 func TestTLSHandshakeWaiterCancel(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")
@@ -97,7 +97,7 @@ func TestTLSHandshakeWaiterCancel(t *testing.T) {
 // sends close_notify: the peer (not Raw) reads io.EOF, which it would not
 // for a connection cut without close_notify.
 func TestTLSCloseUnblocksReadSendsCloseNotify(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	c, s, cerr, serr := secTLSPair(t, "tcp", cc, sc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, testwait.Context(t))

@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // TestTLSRevokedByLaterCRL: ca-crl.pem may hold several CRLs, one per CA
 // of ca-cert.pem (GnuTLS loads them all). A client revoked by the second
 // CRL must be refused, not only one revoked by the first.
 func TestTLSRevokedByLaterCRL(t *testing.T) {
-	p := cryptotest.New(t, &cryptotest.Options{RevokeClient: true})
-	other, err := cryptotest.NewCA(cryptotest.CAOptions{Subject: pkix.Name{CommonName: "second CA", Organization: []string{"livemig"}}})
+	p := testpki.New(t, &testpki.Options{RevokeClient: true})
+	other, err := testpki.NewCA(testpki.CAOptions{Subject: pkix.Name{CommonName: "second CA", Organization: []string{"livemig"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

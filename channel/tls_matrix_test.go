@@ -16,7 +16,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -105,8 +105,8 @@ func secTLS(t *testing.T, cc, sc *crypto.Creds, copts, sopts *channel.TLSOptions
 
 // secX509 generates a PKI with opts and returns client and server creds
 // loaded with the given option edits, or the first load error.
-func secX509(t *testing.T, opts *cryptotest.Options, cmod, smod func(*crypto.X509Options)) (cc, sc *crypto.Creds, err error) {
-	p := cryptotest.New(t, opts)
+func secX509(t *testing.T, opts *testpki.Options, cmod, smod func(*crypto.X509Options)) (cc, sc *crypto.Creds, err error) {
+	p := testpki.New(t, opts)
 	if sc, err = secCreds(t, p.ServerDir, crypto.Server, smod); err != nil {
 		return nil, nil, err
 	}
@@ -121,7 +121,7 @@ func noSanity(o *crypto.X509Options) { o.SkipSanityCheck = true }
 var localhost = &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}
 
 // loadCase is a row refused when the credentials load.
-func loadCase(opts *cryptotest.Options, cmod, smod func(*crypto.X509Options)) func(t *testing.T) (error, error, error, int) {
+func loadCase(opts *testpki.Options, cmod, smod func(*crypto.X509Options)) func(t *testing.T) (error, error, error, int) {
 	return func(t *testing.T) (error, error, error, int) {
 		_, _, err := secX509(t, opts, cmod, smod)
 		return err, nil, nil, 0
@@ -130,7 +130,7 @@ func loadCase(opts *cryptotest.Options, cmod, smod func(*crypto.X509Options)) fu
 
 // peerCase is a row that loads (with the given edits) and is refused by
 // the peer during the handshake.
-func peerCase(opts *cryptotest.Options, cmod, smod func(*crypto.X509Options), copts, sopts *channel.TLSOptions) func(t *testing.T) (error, error, error, int) {
+func peerCase(opts *testpki.Options, cmod, smod func(*crypto.X509Options), copts, sopts *channel.TLSOptions) func(t *testing.T) (error, error, error, int) {
 	return func(t *testing.T) (error, error, error, int) {
 		cc, sc, err := secX509(t, opts, cmod, smod)
 		if err != nil {
@@ -157,43 +157,43 @@ func secPSKCase(user string, clientKey []byte, serverKeys map[string][]byte, sop
 // error text, on the side that must refuse, and that no application byte
 // crossed in either direction.
 func TestBadCredentials(t *testing.T) {
-	keyA, keyB := cryptotest.NewPSK(), cryptotest.NewPSK()
+	keyA, keyB := testpki.NewPSK(), testpki.NewPSK()
 	cases := []secMatrixCase{
 		// QEMU tlscredsx509.c validity check (own certificate at load).
 		{name: "expired server leaf at load", side: "load",
-			run:     loadCase(&cryptotest.Options{Server: cryptotest.LeafOptions{Expired: true}}, nil, nil),
+			run:     loadCase(&testpki.Options{Server: testpki.LeafOptions{Expired: true}}, nil, nil),
 			wantErr: `server-cert.pem: validity: the server certificate "CN=localhost,O=livemig" has expired`},
 		// The same certificate loaded with sanity-check=off: the client refuses it.
 		{name: "expired server leaf at handshake", side: "client",
-			run:     peerCase(&cryptotest.Options{Server: cryptotest.LeafOptions{Expired: true}}, nil, noSanity, localhost, nil),
+			run:     peerCase(&testpki.Options{Server: testpki.LeafOptions{Expired: true}}, nil, noSanity, localhost, nil),
 			wantErr: `verifying server: certificate "CN=localhost,O=livemig": x509: certificate has expired or is not yet valid`},
 		{name: "not-yet-valid client leaf at load", side: "load",
-			run:     loadCase(&cryptotest.Options{Client: cryptotest.LeafOptions{NotYetValid: true}}, nil, nil),
+			run:     loadCase(&testpki.Options{Client: testpki.LeafOptions{NotYetValid: true}}, nil, nil),
 			wantErr: `client-cert.pem: validity: the client certificate "CN=client.example.com,O=Example,C=GB" is not yet active`},
 		// QEMU check_credentials: every peer certificate in its validity window.
 		{name: "not-yet-valid client leaf at handshake", side: "server",
-			run:     peerCase(&cryptotest.Options{Client: cryptotest.LeafOptions{NotYetValid: true}}, noSanity, nil, localhost, nil),
+			run:     peerCase(&testpki.Options{Client: testpki.LeafOptions{NotYetValid: true}}, noSanity, nil, localhost, nil),
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate has expired or is not yet valid`},
 		{name: "server leaf from another CA at load", side: "load",
-			run:     loadCase(&cryptotest.Options{ServerFromOtherCA: true}, nil, nil),
+			run:     loadCase(&testpki.Options{ServerFromOtherCA: true}, nil, nil),
 			wantErr: `server-cert.pem: chain: certificate "CN=localhost,O=livemig" failed validation against ca-cert.pem: x509: certificate signed by unknown authority`},
 		{name: "server leaf from another CA at handshake", side: "client",
-			run:     peerCase(&cryptotest.Options{ServerFromOtherCA: true}, nil, noSanity, localhost, nil),
+			run:     peerCase(&testpki.Options{ServerFromOtherCA: true}, nil, noSanity, localhost, nil),
 			wantErr: `verifying server: certificate "CN=localhost,O=livemig": x509: certificate signed by unknown authority`},
 		{name: "client leaf from another CA at handshake", side: "server",
-			run:     peerCase(&cryptotest.Options{ClientFromOtherCA: true}, noSanity, nil, localhost, nil),
+			run:     peerCase(&testpki.Options{ClientFromOtherCA: true}, noSanity, nil, localhost, nil),
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate signed by unknown authority`},
 		// QEMU: the CA certificate must have basicConstraints CA=true.
 		{name: "CA without CA flag", side: "load",
-			run:     loadCase(&cryptotest.Options{CA: cryptotest.CAOptions{NotCA: true}}, nil, nil),
+			run:     loadCase(&testpki.Options{CA: testpki.CAOptions{NotCA: true}}, nil, nil),
 			wantErr: `ca-cert.pem: basic constraints: certificate "CN=livemig test CA,O=livemig" basic constraints do not show a CA`},
 		{name: "CA without keyCertSign", side: "load",
-			run:     loadCase(&cryptotest.Options{CA: cryptotest.CAOptions{NoCertSign: true}}, nil, nil),
+			run:     loadCase(&testpki.Options{CA: testpki.CAOptions{NoCertSign: true}}, nil, nil),
 			wantErr: `ca-cert.pem: key usage: certificate "CN=livemig test CA,O=livemig" usage does not permit certificate signing`},
 		// QEMU check_credentials: verify-peer=on needs a peer certificate.
 		{name: "client certificate missing while verify-peer=on", side: "server",
 			run: func(t *testing.T) (error, error, error, int) {
-				p := cryptotest.New(t, nil)
+				p := testpki.New(t, nil)
 				os.Remove(filepath.Join(p.ClientDir, "client-cert.pem"))
 				os.Remove(filepath.Join(p.ClientDir, "client-key.pem"))
 				cc := secMust(t, p.ClientDir, crypto.Client, nil)
@@ -203,10 +203,10 @@ func TestBadCredentials(t *testing.T) {
 			},
 			wantErr: `client sent no certificate and verify-peer=on`},
 		{name: "client certificate with serverAuth only at load", side: "load",
-			run:     loadCase(&cryptotest.Options{Client: cryptotest.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, nil, nil),
+			run:     loadCase(&testpki.Options{Client: testpki.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, nil, nil),
 			wantErr: `client-cert.pem: extended key usage: certificate "CN=client.example.com,O=Example,C=GB" purpose does not allow use with a TLS client (extended key usage lacks clientAuth)`},
 		{name: "client certificate with serverAuth only at handshake", side: "server",
-			run:     peerCase(&cryptotest.Options{Client: cryptotest.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, noSanity, nil, localhost, nil),
+			run:     peerCase(&testpki.Options{Client: testpki.LeafOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}}, noSanity, nil, localhost, nil),
 			wantErr: `verifying client: certificate "CN=client.example.com,O=Example,C=GB": x509: certificate specifies an incompatible key usage`},
 		// QEMU gnutls_x509_crt_check_hostname.
 		{name: "hostname mismatch", side: "client",
@@ -217,19 +217,19 @@ func TestBadCredentials(t *testing.T) {
 			run:     peerCase(nil, nil, nil, nil, nil),
 			wantErr: `needs a hostname to check the server certificate against (tls-hostname)`},
 		{name: "key not matching certificate", side: "load",
-			run:     loadCase(&cryptotest.Options{ServerWrongKey: true}, nil, nil),
+			run:     loadCase(&testpki.Options{ServerWrongKey: true}, nil, nil),
 			wantErr: `server-key.pem: key match: private key does not match the public key of server-cert.pem`},
 		{name: "key file world-readable", side: "load",
-			run:     loadCase(&cryptotest.Options{KeyMode: 0o644}, nil, nil),
+			run:     loadCase(&testpki.Options{KeyMode: 0o644}, nil, nil),
 			wantErr: `server-key.pem: permissions: mode 0644 lets group or others read the private key`},
 		{name: "truncated certificate PEM", side: "load",
-			run:     loadCase(&cryptotest.Options{TruncateFile: "server-cert.pem"}, nil, nil),
+			run:     loadCase(&testpki.Options{TruncateFile: "server-cert.pem"}, nil, nil),
 			wantErr: `server-cert.pem: parse: no complete CERTIFICATE PEM block (truncated or corrupt PEM?)`},
 		{name: "truncated key PEM", side: "load",
-			run:     loadCase(&cryptotest.Options{TruncateFile: "client-key.pem"}, nil, nil),
+			run:     loadCase(&testpki.Options{TruncateFile: "client-key.pem"}, nil, nil),
 			wantErr: `client-key.pem: parse: no complete PEM block (truncated or corrupt PEM?)`},
 		{name: "truncated CA PEM", side: "load",
-			run:     loadCase(&cryptotest.Options{TruncateFile: "ca-cert.pem"}, nil, nil),
+			run:     loadCase(&testpki.Options{TruncateFile: "ca-cert.pem"}, nil, nil),
 			wantErr: `ca-cert.pem: parse: no complete CERTIFICATE PEM block`},
 		// QEMU tls-authz: the DN is checked after the chain.
 		{name: "authz deny", side: "server",
@@ -238,7 +238,7 @@ func TestBadCredentials(t *testing.T) {
 			wantErr: `authz "auth0" denies client "CN=client.example.com,O=Example,C=GB"`},
 		// ca-crl.pem lists the client.
 		{name: "revoked client", side: "server",
-			run:     peerCase(&cryptotest.Options{RevokeClient: true}, nil, nil, localhost, nil),
+			run:     peerCase(&testpki.Options{RevokeClient: true}, nil, nil, localhost, nil),
 			wantErr: `certificate "CN=client.example.com,O=Example,C=GB" (serial 3) is revoked by ca-crl.pem`},
 		{name: "peer offers only TLS 1.2 when 1.3 is required", side: "server",
 			run: func(t *testing.T) (error, error, error, int) {
@@ -322,7 +322,7 @@ func TestBadCredentials(t *testing.T) {
 			wantErr: `authz "onlyroot" denies PSK identity "qemu"`},
 		{name: "DTLS handshake that never completes", side: "client", wantIs: context.DeadlineExceeded,
 			run: func(t *testing.T) (error, error, error, int) {
-				key := cryptotest.NewPSK()
+				key := testpki.NewPSK()
 				cc, _ := secPSKCreds(t, "qemu", key, map[string][]byte{"qemu": key})
 				ci, _ := secSocketPair(t, "tcp")
 				c := channel.NewDTLS(ci, cc, nil)

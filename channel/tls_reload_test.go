@@ -14,7 +14,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -54,7 +54,7 @@ func secPingPong(t *testing.T, a, b channel.Channel, msg string) {
 func TestTLSHotReload(t *testing.T) {
 	for _, mode := range []string{"Reload", "Watch"} {
 		t.Run(mode, func(t *testing.T) {
-			p := cryptotest.New(t, nil)
+			p := testpki.New(t, nil)
 			r := crypto.NewRegistry()
 			var logMu sync.Mutex
 			var logs []string
@@ -115,7 +115,7 @@ func TestTLSHotReload(t *testing.T) {
 			}
 
 			// Rotate.
-			if _, err := p.RotateServer(cryptotest.LeafOptions{Subject: pkix.Name{CommonName: "localhost", Organization: []string{"rotated"}}}); err != nil {
+			if _, err := p.RotateServer(testpki.LeafOptions{Subject: pkix.Name{CommonName: "localhost", Organization: []string{"rotated"}}}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor("CN=localhost,O=rotated", "")
@@ -125,14 +125,14 @@ func TestTLSHotReload(t *testing.T) {
 			}
 
 			// A broken replacement is refused; the rotated certificate stays.
-			if err := cryptotest.WriteFileMode(filepath.Join(p.ServerDir, "server-cert.pem"), []byte("-----BEGIN CERTIFICATE-----\nMIIB"), 0o644); err != nil {
+			if err := testpki.WriteFileMode(filepath.Join(p.ServerDir, "server-cert.pem"), []byte("-----BEGIN CERTIFICATE-----\nMIIB"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			waitFor("CN=localhost,O=rotated", "server-cert.pem: parse")
 			secPingPong(t, oc, osrv, "still here after a bad reload")
 
 			// Repairing the file is picked up again.
-			if _, err := p.RotateServer(cryptotest.LeafOptions{Subject: pkix.Name{CommonName: "localhost", Organization: []string{"repaired"}}}); err != nil {
+			if _, err := p.RotateServer(testpki.LeafOptions{Subject: pkix.Name{CommonName: "localhost", Organization: []string{"repaired"}}}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor("CN=localhost,O=repaired", "")

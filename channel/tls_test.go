@@ -3,7 +3,7 @@ package channel_test
 // Tests of the TLS and DTLS wrappers (files tls_*_test.go, dtls_*_test.go;
 // helpers are prefixed "sec" to stay clear of the rest of the package's
 // tests). Everything runs over real sockets with real handshakes and
-// certificates generated per test (crypto/cryptotest), never mocks:
+// certificates generated per test (internal/testpki), never mocks:
 //
 //   - the channel conformance suite over TLS and DTLS, each on tcp, unix
 //     and Command channels; for Command, two real child processes relay
@@ -34,7 +34,7 @@ import (
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/channel/channeltest"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -52,7 +52,7 @@ func secSocketPair(t testing.TB, network string) (client, server *channel.Socket
 	return nil, nil
 }
 
-// secCreds loads x509 credentials from a cryptotest directory.
+// secCreds loads x509 credentials from a testpki directory.
 func secCreds(t testing.TB, dir string, ep crypto.Endpoint, mod func(*crypto.X509Options)) (*crypto.Creds, error) {
 	t.Helper()
 	o := crypto.X509Options{ID: "tls-" + ep.String(), Dir: dir, Endpoint: ep}
@@ -96,7 +96,7 @@ func secHandshakes(ctx context.Context, c, s interface{ Handshake(context.Contex
 func TestTLSSmoke(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			p := cryptotest.New(t, nil)
+			p := testpki.New(t, nil)
 			cc := secMust(t, p.ClientDir, crypto.Client, nil)
 			sc := secMust(t, p.ServerDir, crypto.Server, nil)
 			c, s, cerr, serr := secTLSPair(t, network, cc, sc, &channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())
@@ -180,7 +180,7 @@ func secHandshakeBoth(t testing.TB, a, b interface{ Handshake(context.Context) e
 // TestTLSConformance runs the channel conformance suite over TLS on tcp,
 // unix and command channels.
 func TestTLSConformance(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	for _, in := range secInner {
@@ -200,7 +200,7 @@ func TestTLSConformance(t *testing.T) {
 // TestTLSHandshakeCancel: cancelling the context and closing the channel
 // both end a handshake the peer never answers, promptly.
 func TestTLSHandshakeCancel(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	for _, how := range []string{"cancel", "close"} {
 		t.Run(how, func(t *testing.T) {
@@ -267,7 +267,7 @@ func TestTLSAnon(t *testing.T) {
 // mixed with pages that do not and with small slices, and checks that the
 // bytes arrive in order and that *bufs is consumed.
 func TestTLSWriteBuffersAdjacent(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	c, s, cerr, serr := secTLSPair(t, "unix", secMust(t, p.ClientDir, crypto.Client, nil), secMust(t, p.ServerDir, crypto.Server, nil),
 		&channel.TLSOptions{TLSOptions: crypto.TLSOptions{Hostname: "localhost"}}, nil, context.Background())
 	if cerr != nil || serr != nil {
@@ -313,7 +313,7 @@ func TestTLSWriteBuffersAdjacent(t *testing.T) {
 // holds server credentials and acts as the TLS server, and the side that
 // accepted acts as the client (as with migration's DialBack).
 func TestTLSRoleFromCreds(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	dialled, accepted := secSocketPair(t, "tcp")

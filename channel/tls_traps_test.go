@@ -12,7 +12,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -20,7 +20,7 @@ import (
 // tcp pair and a livemig TLS server on the other.
 func secRawClient(t *testing.T, sopts *channel.TLSOptions, edit func(*tls.Config), wrap func(net.Conn) net.Conn) (*tls.Conn, *channel.TLS) {
 	t.Helper()
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	cfg, err := cc.TLSConfig(crypto.TLSOptions{Hostname: "localhost"})
@@ -227,7 +227,7 @@ func (c *secCountingChannel) Write(p []byte) (int, error) {
 // TestTLSWriteBuffersFullRecords: many 4 KiB pages become full 16 KiB
 // records (QEMU 7.2 sends two records per page), one inner write each.
 func TestTLSWriteBuffersFullRecords(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc := secMust(t, p.ClientDir, crypto.Client, nil)
 	sc := secMust(t, p.ServerDir, crypto.Server, nil)
 	ci, si := secSocketPair(t, "tcp")

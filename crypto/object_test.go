@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // TestParseObjectErrors: every rejected spec names the key at fault.
 func TestParseObjectErrors(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	dir := p.ServerDir
 	for _, tc := range []struct {
 		name, in, wantErr string
@@ -60,9 +60,9 @@ func TestParseObjectErrors(t *testing.T) {
 
 // TestParseObject builds each kind from QEMU spellings.
 func TestParseObject(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	pskDir := t.TempDir()
-	if err := cryptotest.WritePSK(pskDir, map[string][]byte{"qemu": cryptotest.NewPSK()}); err != nil {
+	if err := testpki.WritePSK(pskDir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
 		t.Fatal(err)
 	}
 	r := crypto.NewRegistry()

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // TestRegistryAddTypedNil: a nil *Creds or nil authz pointer inside the
@@ -51,7 +51,7 @@ func TestParseObjectFailureIsNil(t *testing.T) {
 // to a Registry with a Logf reports, once, that it is ignored; credentials
 // without one, and a Registry without Logf, stay silent.
 func TestRegistryLogsIgnoredPriority(t *testing.T) {
-	p, err := cryptotest.Write(t.TempDir(), &cryptotest.Options{})
+	p, err := testpki.Write(t.TempDir(), &testpki.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

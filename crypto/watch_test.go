@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/pskkeys"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // TestWatchPSK: Watch reloads keys.psk when it changes, keeps the old keys
@@ -26,8 +26,8 @@ func TestWatchPSK(t *testing.T) { synctest.Test(t, testWatchPSK) }
 
 func testWatchPSK(t *testing.T) {
 	dir := t.TempDir()
-	k1, k2, k3 := cryptotest.NewPSK(), cryptotest.NewPSK(), cryptotest.NewPSK()
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
+	k1, k2, k3 := testpki.NewPSK(), testpki.NewPSK(), testpki.NewPSK()
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
 		t.Fatal(err)
 	}
 	r := crypto.NewRegistry()
@@ -64,11 +64,11 @@ func testWatchPSK(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
 		t.Fatal(err)
 	}
 	waitKey(k2)
-	if err := cryptotest.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte("qemu:not-hex\n"), 0o600); err != nil {
+	if err := testpki.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte("qemu:not-hex\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -104,7 +104,7 @@ func testWatchPSK(t *testing.T) {
 	if k, err := pskkeys.Key(c, "qemu"); err != nil || !bytes.Equal(k, k2) {
 		t.Fatalf("after a broken reload the key is %x, %v; want the previous one", k, err)
 	}
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k3}); err != nil {
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k3}); err != nil {
 		t.Fatal(err)
 	}
 	waitKey(k3)
@@ -120,8 +120,8 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "keys.psk")
 	stamp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	k1, k2 := cryptotest.NewPSK(), cryptotest.NewPSK()
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
+	k1, k2 := testpki.NewPSK(), testpki.NewPSK()
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(p, stamp, stamp); err != nil {
@@ -136,7 +136,7 @@ func testWatchSameSizeAndTime(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Watch(ctx, 5*time.Millisecond) }()
 	defer func() { cancel(); <-done }()
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": k2}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(p, stamp, stamp); err != nil {

@@ -22,7 +22,7 @@ import (
 
 // checkDir is one x509 directory built in a test from certificate
 // templates, so that each row can break exactly one thing that the
-// cryptotest knobs do not reach (criticality, missing extensions).
+// testpki knobs do not reach (criticality, missing extensions).
 type checkDir struct {
 	client   bool                    // a client directory; default server
 	ca       func(*x509.Certificate) // edits the CA template

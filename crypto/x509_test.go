@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/pskkeys"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -65,7 +65,7 @@ func handshake(t *testing.T, ccfg, scfg *tls.Config) (cerr, serr error, cs tls.C
 	return cerr, r.err, r.cs
 }
 
-func configs(t *testing.T, p *cryptotest.PKI) (*tls.Config, *tls.Config) {
+func configs(t *testing.T, p *testpki.PKI) (*tls.Config, *tls.Config) {
 	t.Helper()
 	cc, err := crypto.NewX509Creds(crypto.X509Options{ID: "c", Dir: p.ClientDir})
 	if err != nil {
@@ -89,15 +89,15 @@ func configs(t *testing.T, p *cryptotest.PKI) (*tls.Config, *tls.Config) {
 // TestKeyEncodings loads PKCS#1, PKCS#8 and SEC 1 keys and completes a
 // handshake with each.
 func TestKeyEncodings(t *testing.T) {
-	for _, kt := range []cryptotest.KeyType{cryptotest.RSA, cryptotest.ECDSA} {
-		for _, enc := range []cryptotest.KeyEncoding{cryptotest.Traditional, cryptotest.PKCS8} {
+	for _, kt := range []testpki.KeyType{testpki.RSA, testpki.ECDSA} {
+		for _, enc := range []testpki.KeyEncoding{testpki.Traditional, testpki.PKCS8} {
 			name := kt.String() + "/pkcs8"
-			if enc == cryptotest.Traditional {
+			if enc == testpki.Traditional {
 				name = kt.String() + "/traditional"
 			}
 			t.Run(name, func(t *testing.T) {
-				lo := cryptotest.LeafOptions{KeyType: kt, KeyEncoding: enc}
-				p := cryptotest.New(t, &cryptotest.Options{Server: lo, Client: lo})
+				lo := testpki.LeafOptions{KeyType: kt, KeyEncoding: enc}
+				p := testpki.New(t, &testpki.Options{Server: lo, Client: lo})
 				ccfg, scfg := configs(t, p)
 				cerr, serr, cs := handshake(t, ccfg, scfg)
 				if cerr != nil || serr != nil {
@@ -113,7 +113,7 @@ func TestKeyEncodings(t *testing.T) {
 
 // TestTLSConfigOptions pins the option checks.
 func TestTLSConfigOptions(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	cc, _ := crypto.NewX509Creds(crypto.X509Options{ID: "c", Dir: p.ClientDir})
 	sc, _ := crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server})
 	noVerify, err := crypto.NewX509Creds(crypto.X509Options{ID: "nv", Dir: p.ServerDir, Endpoint: crypto.Server, InsecureSkipVerifyPeer: true})
@@ -121,7 +121,7 @@ func TestTLSConfigOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	pskDir := t.TempDir()
-	cryptotest.WritePSK(pskDir, map[string][]byte{"qemu": cryptotest.NewPSK()})
+	testpki.WritePSK(pskDir, map[string][]byte{"qemu": testpki.NewPSK()})
 	pc, err := crypto.NewPSKCreds(crypto.PSKOptions{ID: "p", Dir: pskDir})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestTLSConfigOptions(t *testing.T) {
 // TestVerifyPeerOff: verify-peer=off accepts a client without a
 // certificate and a client skips checking the server.
 func TestVerifyPeerOff(t *testing.T) {
-	p := cryptotest.New(t, &cryptotest.Options{ServerFromOtherCA: true})
+	p := testpki.New(t, &testpki.Options{ServerFromOtherCA: true})
 	os.Remove(filepath.Join(p.ClientDir, "client-cert.pem"))
 	os.Remove(filepath.Join(p.ClientDir, "client-key.pem"))
 	r := crypto.NewRegistry()
@@ -190,7 +190,7 @@ func TestVerifyPeerOff(t *testing.T) {
 // TestReloadFailureKeepsOld: a reload that fails returns the error and
 // the old certificate stays in use.
 func TestReloadFailureKeepsOld(t *testing.T) {
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	sc, err := crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server})
 	if err != nil {
 		t.Fatal(err)
@@ -205,9 +205,9 @@ func TestReloadFailureKeepsOld(t *testing.T) {
 	}
 	before := serial()
 	// A key from elsewhere: the pair no longer matches.
-	other := cryptotest.New(t, nil)
+	other := testpki.New(t, nil)
 	key, _ := os.ReadFile(filepath.Join(other.ServerDir, "server-key.pem"))
-	cryptotest.WriteFileMode(filepath.Join(p.ServerDir, "server-key.pem"), key, 0o600)
+	testpki.WriteFileMode(filepath.Join(p.ServerDir, "server-key.pem"), key, 0o600)
 	err = sc.Reload()
 	var ce *crypto.CheckError
 	if !errors.As(err, &ce) || ce.Check != "key match" || !strings.HasSuffix(ce.File, "server-key.pem") {
@@ -217,7 +217,7 @@ func TestReloadFailureKeepsOld(t *testing.T) {
 		t.Errorf("serving serial %s after a failed reload, want %s", got, before)
 	}
 	// Fix it: the new pair is served.
-	if _, err := p.RotateServer(cryptotest.LeafOptions{}); err != nil {
+	if _, err := p.RotateServer(testpki.LeafOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sc.Reload(); err != nil {
@@ -248,7 +248,7 @@ func TestPSKFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := cryptotest.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte(tc.content), tc.mode); err != nil {
+			if err := testpki.WriteFileMode(filepath.Join(dir, "keys.psk"), []byte(tc.content), tc.mode); err != nil {
 				t.Fatal(err)
 			}
 			c, err := crypto.NewPSKCreds(crypto.PSKOptions{ID: "p", Dir: dir, Endpoint: tc.ep, Username: tc.user})
@@ -329,16 +329,16 @@ func TestCRLValidity(t *testing.T) {
 	now := time.Now()
 	cases := []struct {
 		name string
-		o    cryptotest.CRLOptions
+		o    testpki.CRLOptions
 		want string // in the error; "" means it loads
 	}{
-		{"current", cryptotest.CRLOptions{}, ""},
-		{"expired", cryptotest.CRLOptions{ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-time.Hour)}, "has expired"},
-		{"not yet valid", cryptotest.CRLOptions{ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(48 * time.Hour)}, "is not yet valid"},
+		{"current", testpki.CRLOptions{}, ""},
+		{"expired", testpki.CRLOptions{ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-time.Hour)}, "has expired"},
+		{"not yet valid", testpki.CRLOptions{ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(48 * time.Hour)}, "is not yet valid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := cryptotest.Write(t.TempDir(), &cryptotest.Options{CRL: true})
+			p, err := testpki.Write(t.TempDir(), &testpki.Options{CRL: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +347,7 @@ func TestCRLValidity(t *testing.T) {
 				t.Fatal(err)
 			}
 			crlPath := filepath.Join(p.ServerDir, crypto.CACRLFile)
-			if err := cryptotest.WriteFileMode(crlPath, crl, 0o644); err != nil {
+			if err := testpki.WriteFileMode(crlPath, crl, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			_, err = crypto.NewX509Creds(crypto.X509Options{ID: "s", Dir: p.ServerDir, Endpoint: crypto.Server})

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/hello"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/uri"
 )
@@ -47,12 +47,12 @@ func credSpecs(t testing.TB, kind string) (client, server string) {
 	t.Helper()
 	switch kind {
 	case "x509":
-		pki := cryptotest.New(t, nil)
+		pki := testpki.New(t, nil)
 		return "tls-creds-x509,id=tls0,endpoint=client,dir=" + pki.ClientDir,
 			"tls-creds-x509,id=tls0,endpoint=server,verify-peer=on,dir=" + pki.ServerDir
 	case "psk":
 		dir := t.TempDir()
-		if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": cryptotest.NewPSK()}); err != nil {
+		if err := testpki.WritePSK(dir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
 			t.Fatal(err)
 		}
 		return "tls-creds-psk,id=tls0,endpoint=client,dir=" + dir, "tls-creds-psk,id=tls0,endpoint=server,dir=" + dir

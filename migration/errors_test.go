@@ -10,7 +10,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -20,7 +20,7 @@ import (
 // Task still fails in the tls-handshake phase, with a *channel.AlertError
 // naming the alert, once.
 func TestLateRefusalIsHandshakeError(t *testing.T) {
-	pki := cryptotest.New(t, &cryptotest.Options{ClientFromOtherCA: true})
+	pki := testpki.New(t, &testpki.Options{ClientFromOtherCA: true})
 	rs, rd := crypto.NewRegistry(), crypto.NewRegistry()
 	// The client's own directory fails its load-time check (its
 	// certificate is not from its ca-cert.pem); QEMU's sanity-check=off

@@ -17,20 +17,20 @@ import (
 	"time"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/hello"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // x509Peers is a server's credentials and client credentials for several
 // identities, all from one CA.
 type x509Peers struct {
-	pki *cryptotest.PKI
+	pki *testpki.PKI
 	dst *Config // Registry with server object "tls0", verify-peer=on
 }
 
 func newX509Peers(t testing.TB, dst *Config) *x509Peers {
 	t.Helper()
-	p := &x509Peers{pki: cryptotest.New(t, nil), dst: dst}
+	p := &x509Peers{pki: testpki.New(t, nil), dst: dst}
 	reg := crypto.NewRegistry()
 	if err := reg.AddObject("tls-creds-x509,id=tls0,endpoint=server,verify-peer=on,dir=" + p.pki.ServerDir); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func (p *x509Peers) clientDir(t testing.TB, cn string) string {
 	if cn == "" {
 		return p.pki.ClientDir
 	}
-	leaf, err := p.pki.CA.Issue(cryptotest.LeafOptions{Role: cryptotest.ClientRole, Subject: pkix.Name{CommonName: cn, Organization: []string{"livemig"}}})
+	leaf, err := p.pki.CA.Issue(testpki.LeafOptions{Role: testpki.ClientRole, Subject: pkix.Name{CommonName: cn, Organization: []string{"livemig"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,16 @@
 package cryptotest
 
 import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/livemig/livemig/crypto"
 	"github.com/livemig/livemig/internal/qemutest"
@@ -29,71 +33,121 @@ func readCert(t *testing.T, name string) *x509.Certificate {
 	return c
 }
 
-// TestDefaultChains checks that the default material verifies and the
-// files exist with the right modes.
-func TestDefaultChains(t *testing.T) {
+// TestDefaults checks the default material: chains that verify, the
+// fields of PKI matching the files, key usages QEMU 10.0 accepts, and
+// private keys of mode 0600.
+func TestDefaults(t *testing.T) {
 	p := New(t, nil)
+	ca := readCert(t, filepath.Join(p.ClientDir, "ca-cert.pem"))
+	if !ca.Equal(p.CACert) || !readCert(t, filepath.Join(p.ServerDir, "ca-cert.pem")).Equal(p.CACert) {
+		t.Error("ca-cert.pem is not CACert")
+	}
 	roots := x509.NewCertPool()
-	roots.AddCert(readCert(t, filepath.Join(p.ServerDir, "ca-cert.pem")))
+	roots.AddCert(p.CACert)
 	srv := readCert(t, filepath.Join(p.ServerDir, "server-cert.pem"))
-	if _, err := srv.Verify(x509.VerifyOptions{Roots: roots, DNSName: "localhost"}); err != nil {
-		t.Fatalf("server cert: %v", err)
+	if !srv.Equal(p.ServerCert) {
+		t.Error("server-cert.pem is not ServerCert")
+	}
+	for _, host := range []string{"localhost", "127.0.0.1", "::1"} {
+		if _, err := srv.Verify(x509.VerifyOptions{Roots: roots, DNSName: host}); err != nil {
+			t.Errorf("server cert for %s: %v", host, err)
+		}
 	}
 	cli := readCert(t, filepath.Join(p.ClientDir, "client-cert.pem"))
 	if _, err := cli.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("client cert: %v", err)
 	}
-	if got := cli.Subject.String(); got != "CN=client.example.com,O=Example,C=GB" {
-		t.Errorf("client subject %q", got)
+	if want := "CN=client.example.com,O=Example,C=GB"; p.ClientDN != want || crypto.CertDN(cli) != want {
+		t.Errorf("ClientDN %q, certificate %q, want %q", p.ClientDN, crypto.CertDN(cli), want)
 	}
-	fi, err := os.Stat(filepath.Join(p.ClientDir, "client-key.pem"))
-	if err != nil {
+	if want := x509.KeyUsageCertSign | x509.KeyUsageCRLSign; ca.KeyUsage != want || !ca.IsCA {
+		t.Errorf("CA key usage %#x, CA %v; want %#x and a CA", ca.KeyUsage, ca.IsCA, want)
+	}
+	want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	for _, c := range []*x509.Certificate{srv, cli} {
+		if c.KeyUsage != want || c.IsCA || !c.BasicConstraintsValid {
+			t.Errorf("%s: key usage %#x, CA %v; want %#x and a non-CA", c.Subject, c.KeyUsage, c.IsCA, want)
+		}
+		if _, ok := c.PublicKey.(*ecdsa.PublicKey); !ok {
+			t.Errorf("%s: key %T, want ECDSA", c.Subject, c.PublicKey)
+		}
+	}
+	for _, f := range []string{filepath.Join(p.ServerDir, "server-key.pem"), filepath.Join(p.ClientDir, "client-key.pem")} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", f, fi.Mode())
+		}
+	}
+}
+
+// TestOptions checks Hosts, ClientSubject and RSA.
+func TestOptions(t *testing.T) {
+	p := New(t, &Options{
+		Hosts:         []string{"dst.example.org", "192.0.2.7", "2001:db8::7"},
+		ClientSubject: pkix.Name{CommonName: "src", Organization: []string{"Acme"}},
+		RSA:           true,
+	})
+	srv := p.ServerCert
+	if len(srv.DNSNames) != 1 || srv.DNSNames[0] != "dst.example.org" {
+		t.Errorf("DNS names %v", srv.DNSNames)
+	}
+	if len(srv.IPAddresses) != 2 || !srv.IPAddresses[0].Equal(net.ParseIP("192.0.2.7")) || !srv.IPAddresses[1].Equal(net.ParseIP("2001:db8::7")) {
+		t.Errorf("IP addresses %v", srv.IPAddresses)
+	}
+	if p.ClientDN != "CN=src,O=Acme" {
+		t.Errorf("ClientDN %q", p.ClientDN)
+	}
+	for _, c := range []*x509.Certificate{p.CACert, srv, readCert(t, filepath.Join(p.ClientDir, "client-cert.pem"))} {
+		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+			t.Errorf("%s: key %T, want RSA", c.Subject, c.PublicKey)
+		}
+	}
+}
+
+// TestRotateServer checks that the rotated files form a matching pair
+// from the same CA for the same hosts, and that ServerCert follows.
+func TestRotateServer(t *testing.T) {
+	p := New(t, &Options{Hosts: []string{"dst.example.org"}})
+	old := p.ServerCert
+	if err := p.RotateServer(); err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("key mode %v", fi.Mode())
+	if p.ServerCert.Equal(old) {
+		t.Fatal("ServerCert unchanged")
+	}
+	if !readCert(t, filepath.Join(p.ServerDir, "server-cert.pem")).Equal(p.ServerCert) {
+		t.Error("server-cert.pem is not the new ServerCert")
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(p.ServerDir, "server-cert.pem"), filepath.Join(p.ServerDir, "server-key.pem")); err != nil {
+		t.Errorf("rotated pair: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(p.CACert)
+	if _, err := p.ServerCert.Verify(x509.VerifyOptions{Roots: roots, DNSName: "dst.example.org"}); err != nil {
+		t.Errorf("rotated cert: %v", err)
+	}
+	if _, err := crypto.NewX509Creds(crypto.X509Options{ID: "t0", Dir: p.ServerDir, Endpoint: crypto.Server}); err != nil {
+		t.Errorf("livemig refuses the rotated directory: %v", err)
 	}
 }
 
-// TestDefects checks a few knobs really produce the defect.
-func TestDefects(t *testing.T) {
-	p := New(t, &Options{Server: LeafOptions{Expired: true}, ClientFromOtherCA: true, KeyMode: 0o644,
-		TruncateFile: "client-cert.pem", Client: LeafOptions{KeyType: RSA, KeyEncoding: PKCS8}})
-	srv := readCert(t, filepath.Join(p.ServerDir, "server-cert.pem"))
-	if !srv.NotAfter.Before(time.Now()) {
-		t.Error("server cert not expired")
-	}
-	b, _ := os.ReadFile(filepath.Join(p.ClientDir, "client-cert.pem"))
-	if blk, _ := pem.Decode(b); blk != nil {
-		t.Error("truncated file still decodes")
-	}
-	k, _ := os.ReadFile(filepath.Join(p.ClientDir, "client-key.pem"))
-	if blk, _ := pem.Decode(k); blk == nil || blk.Type != "PRIVATE KEY" {
-		t.Errorf("client key not PKCS#8")
-	}
-	fi, _ := os.Stat(filepath.Join(p.ServerDir, "server-key.pem"))
-	if fi.Mode().Perm() != 0o644 {
-		t.Errorf("key mode %v", fi.Mode())
-	}
-	if p.Client.Cert.CheckSignatureFrom(p.CA.Cert) == nil {
-		t.Error("client cert verifies against the main CA")
-	}
-	if _, err := Write(t.TempDir(), &Options{TruncateFile: "nope.pem"}); err == nil {
-		t.Error("unknown TruncateFile accepted")
-	}
-}
-
-// TestQEMULoads loads the default material, with ECDSA and RSA keys, into
-// the installed QEMU (tls-creds-x509, both endpoints) and into livemig.
-// Run it with a QEMU 10.0 first in PATH to check the key usage QEMU 10.0
-// wants (see the package doc).
+// TestQEMULoads loads the material, with ECDSA and RSA keys, into the
+// installed QEMU (tls-creds-x509, both endpoints) and into livemig. Run it
+// with a QEMU 10.0 first in PATH to check the key usage QEMU 10.0 wants
+// (see the package doc).
 func TestQEMULoads(t *testing.T) {
 	qemutest.Require(t)
 	t.Log(qemutest.Version(t))
-	for _, kt := range []KeyType{ECDSA, RSA} {
-		t.Run(kt.String(), func(t *testing.T) {
-			lo := LeafOptions{KeyType: kt}
-			p := New(t, &Options{CA: CAOptions{KeyType: kt}, Server: lo, Client: lo, CRL: true})
+	for _, rsaKeys := range []bool{false, true} {
+		name := "ecdsa"
+		if rsaKeys {
+			name = "rsa"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := New(t, &Options{RSA: rsaKeys})
 			for _, d := range []struct{ dir, ep string }{{p.ServerDir, "server"}, {p.ClientDir, "client"}} {
 				if err := qemutest.LoadObject(t, "tls-creds-x509,id=t0,endpoint="+d.ep+",dir="+d.dir); err != nil {
 					t.Errorf("QEMU refuses the %s directory: %v", d.ep, err)
@@ -107,19 +161,5 @@ func TestQEMULoads(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestKeyUsages pins the key usages QEMU 10.0 needs (see the package doc).
-func TestKeyUsages(t *testing.T) {
-	p := New(t, nil)
-	if want := x509.KeyUsageCertSign | x509.KeyUsageCRLSign; p.CA.Cert.KeyUsage != want {
-		t.Errorf("CA key usage %#x, want %#x", p.CA.Cert.KeyUsage, want)
-	}
-	want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	for _, l := range []*Leaf{p.Server, p.Client} {
-		if l.Cert.KeyUsage != want || l.Cert.IsCA || !l.Cert.BasicConstraintsValid {
-			t.Errorf("%s: key usage %#x, CA %v; want %#x and a non-CA", l.Cert.Subject, l.Cert.KeyUsage, l.Cert.IsCA, want)
-		}
 	}
 }

@@ -1,6 +1,8 @@
 package cryptotest_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,10 +20,7 @@ func ExampleWrite() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	p, err := cryptotest.Write(dir, &cryptotest.Options{
-		Server: cryptotest.LeafOptions{DNSNames: []string{"dst.example.org"}},
-		CRL:    true,
-	})
+	p, err := cryptotest.Write(dir, &cryptotest.Options{Hosts: []string{"dst.example.org", "192.0.2.7"}})
 	if err != nil {
 		panic(err)
 	}
@@ -32,39 +31,79 @@ func ExampleWrite() {
 		}
 		fmt.Println(filepath.Base(d)+":", strings.Join(names, " "))
 	}
-	fmt.Println("server names:", p.Server.Cert.DNSNames)
-	fmt.Println("client identity:", crypto.CertDN(p.Client.Cert))
+	fmt.Println("server names:", p.ServerCert.DNSNames, p.ServerCert.IPAddresses)
+	fmt.Println("client identity:", p.ClientDN)
 
-	// The server directory loads as a tls-creds-x509 object.
+	// The directories load as tls-creds-x509 objects, and an authz
+	// object can allow the client by its identity.
 	r := crypto.NewRegistry()
-	if err := r.AddObject("tls-creds-x509,id=tls0,endpoint=server,dir=" + p.ServerDir); err != nil {
-		panic(err)
+	for _, spec := range []string{
+		"tls-creds-x509,id=tls0,endpoint=server,verify-peer=on,dir=" + p.ServerDir,
+		"tls-creds-x509,id=tls1,endpoint=client,dir=" + p.ClientDir,
+		"authz-simple,id=auth0,identity=" + strings.ReplaceAll(p.ClientDN, ",", ",,"),
+	} {
+		if err := r.AddObject(spec); err != nil {
+			panic(err)
+		}
 	}
 	fmt.Println("loaded:", r.IDs())
 	// Output:
-	// server: ca-cert.pem ca-crl.pem server-cert.pem server-key.pem
+	// server: ca-cert.pem server-cert.pem server-key.pem
 	// client: ca-cert.pem client-cert.pem client-key.pem
-	// server names: [dst.example.org]
+	// server names: [dst.example.org] [192.0.2.7]
 	// client identity: CN=client.example.com,O=Example,C=GB
-	// loaded: [tls0]
+	// loaded: [auth0 tls0 tls1]
 }
 
-// A defect knob makes material that livemig refuses, naming the file and
-// the cause: here a world-readable private key.
-func ExampleOptions_defect() {
+// RotateServer replaces the server's certificate on disk, as an operator
+// does; credentials reloaded afterwards present the new one.
+func ExamplePKI_RotateServer() {
 	dir, err := os.MkdirTemp("", "pki")
 	if err != nil {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	p, err := cryptotest.Write(dir, &cryptotest.Options{KeyMode: 0o644})
+	p, err := cryptotest.Write(dir, nil)
 	if err != nil {
 		panic(err)
 	}
-	_, err = crypto.ParseObject("tls-creds-x509,id=tls0,endpoint=server,dir=" + p.ServerDir)
-	fmt.Println(strings.Replace(err.Error(), p.ServerDir, "DIR", 1))
+	r := crypto.NewRegistry()
+	if err := r.AddObject("tls-creds-x509,id=tls0,endpoint=server,dir=" + p.ServerDir); err != nil {
+		panic(err)
+	}
+	creds, err := r.Creds("tls0")
+	if err != nil {
+		panic(err)
+	}
+	// presented returns the certificate a new connection would present.
+	presented := func() *x509.Certificate {
+		cfg, err := creds.TLSConfig(crypto.TLSOptions{})
+		if err != nil {
+			panic(err)
+		}
+		hs, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			panic(err)
+		}
+		c, err := x509.ParseCertificate(hs.Certificates[0].Certificate[0])
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	fmt.Println("presents ServerCert:", presented().Equal(p.ServerCert))
+	if err := p.RotateServer(); err != nil {
+		panic(err)
+	}
+	fmt.Println("before Reload:", presented().Equal(p.ServerCert))
+	if err := r.Reload("tls0"); err != nil {
+		panic(err)
+	}
+	fmt.Println("after Reload:", presented().Equal(p.ServerCert))
 	// Output:
-	// crypto: tls0: DIR/server-key.pem: permissions: mode 0644 lets group or others read the private key (chmod 600 it, or opt in with InsecureKeyPermissions)
+	// presents ServerCert: true
+	// before Reload: false
+	// after Reload: true
 }
 
 // WritePSK writes the keys.psk file of a tls-creds-psk object.

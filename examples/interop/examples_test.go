@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/examples/internal/demovm"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 )
 
@@ -30,7 +30,7 @@ func (p *proc) wait(t *testing.T) int {
 // migrate-proxy without --raw (the hello is repeated onwards, TLS added) ->
 // migrate-dest (TLS). Both sides verify the RAM checksum.
 func TestSourceThroughProxyToDest(t *testing.T) {
-	pk := cryptotest.New(t, nil)
+	pk := testpki.New(t, nil)
 	dest := start(t, "migrate-dest", "--incoming", "tcp:127.0.0.1:0,tls-creds=tls0", "--json",
 		"--object", "tls-creds-x509,id=tls0,dir="+pk.ServerDir+",endpoint=server,verify-peer=on")
 	destAddr := dest.listening(t)
@@ -95,7 +95,7 @@ func TestExampleErrors(t *testing.T) {
 // TestExamplesWrongCA: migrate-source trusts another CA than the one that
 // signed migrate-dest's certificate. Both fail, naming the certificate.
 func TestExamplesWrongCA(t *testing.T) {
-	a, b := cryptotest.New(t, nil), cryptotest.New(t, nil)
+	a, b := testpki.New(t, nil), testpki.New(t, nil)
 	dest := start(t, "migrate-dest", "--incoming", "tcp:127.0.0.1:0,tls-creds=tls0",
 		"--object", "tls-creds-x509,id=tls0,dir="+a.ServerDir+",endpoint=server")
 	addr := dest.listening(t)

@@ -22,7 +22,7 @@ import (
 // authentication (+ the 64-byte hello both ways for livemig), repeated
 // handshakeCount times in sequence against a server in another process,
 // each timed on the dialing side. Both sides use the same throwaway
-// certificates (an ECDSA or RSA leaf as cryptotest makes them), no session
+// certificates (an ECDSA or RSA leaf as testpki makes them), no session
 // resumption, and TLS 1.3 only, so the ratio is livemig's cost over the
 // bare handshake.
 

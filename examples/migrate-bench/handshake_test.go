@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // fewHandshakes makes the handshake cases do n handshakes per run for the
@@ -64,7 +64,7 @@ func TestHandshake(t *testing.T) {
 func TestHandshakeWrongCA(t *testing.T) {
 	fewHandshakes(t, 5)
 	other := t.TempDir()
-	if _, err := cryptotest.Write(other, nil); err != nil {
+	if _, err := testpki.Write(other, nil); err != nil {
 		t.Fatal(err)
 	}
 	old := handshakeServerDir

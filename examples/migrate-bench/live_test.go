@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/examples/internal/demovm"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 func TestLive(t *testing.T) {
@@ -50,7 +50,7 @@ func TestLive(t *testing.T) {
 // case must fail naming TLS, with no process left waiting.
 func TestLiveWrongCA(t *testing.T) {
 	other := t.TempDir()
-	if _, err := cryptotest.Write(other, nil); err != nil {
+	if _, err := testpki.Write(other, nil); err != nil {
 		t.Fatal(err)
 	}
 	old := liveServerDir

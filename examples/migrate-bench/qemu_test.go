@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/qemutest"
 	"github.com/livemig/livemig/internal/qemuvm"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -125,7 +125,7 @@ func TestDrainChecksPages(t *testing.T) {
 	qemutest.Require(t)
 	const size = 16 << 20
 	dir := t.TempDir()
-	if _, err := cryptotest.Write(filepath.Join(dir, "pki"), nil); err != nil {
+	if _, err := testpki.Write(filepath.Join(dir, "pki"), nil); err != nil {
 		t.Fatal(err)
 	}
 	vm := qemutest.Start(t, qemutest.Options{MemSize: size})

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/examples/internal/cli"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // name is the tool's name, the prefix of its messages.
@@ -161,7 +161,7 @@ func newEnv(size int64, runs int, stderr io.Writer) (*env, func(), error) {
 		}
 		os.RemoveAll(dir)
 	}
-	if _, err := cryptotest.Write(filepath.Join(dir, "pki"), nil); err != nil {
+	if _, err := testpki.Write(filepath.Join(dir, "pki"), nil); err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("writing the throwaway CA: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 )
 
 // The "wire" group: SIZE bytes of pages from one process to another over
@@ -240,7 +240,7 @@ func wirePSK(e *env) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "keys.psk")); err == nil {
 		return dir, nil
 	}
-	if err := cryptotest.WritePSK(dir, map[string][]byte{"qemu": cryptotest.NewPSK()}); err != nil {
+	if err := testpki.WritePSK(dir, map[string][]byte{"qemu": testpki.NewPSK()}); err != nil {
 		return "", fmt.Errorf("writing the PSK keys file: %w", err)
 	}
 	return dir, nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/livemig/livemig/channel"
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -22,7 +22,7 @@ import (
 func TestRecordGatherer(t *testing.T) {
 	ctx := testwait.Context(t)
 	pki := t.TempDir()
-	if _, err := cryptotest.Write(pki, nil); err != nil {
+	if _, err := testpki.Write(pki, nil); err != nil {
 		t.Fatal(err)
 	}
 	reg := crypto.NewRegistry()

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/migration"
 )
 
@@ -46,7 +46,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 func TestLogLines(t *testing.T) {
 	ctx := testCtx(t)
 	const evil = "mig.example\nmigrate-proxy: connection 99: closed: forged"
-	bad := cryptotest.New(t, &cryptotest.Options{Server: cryptotest.LeafOptions{DNSNames: []string{evil}}})
+	bad := testpki.New(t, &testpki.Options{Server: testpki.LeafOptions{DNSNames: []string{evil}}})
 	nextReg := crypto.NewRegistry()
 	for _, spec := range []string{
 		"tls-creds-x509,id=bad,endpoint=server,verify-peer=off,dir=" + bad.ServerDir,

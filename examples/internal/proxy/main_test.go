@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/livemig/livemig/crypto"
-	"github.com/livemig/livemig/crypto/cryptotest"
 	"github.com/livemig/livemig/internal/leakcheck"
+	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/internal/testwait"
 	"github.com/livemig/livemig/migration"
 	"github.com/livemig/livemig/uri"
@@ -128,7 +128,7 @@ func runProxy(t testing.TB, o *Options) (uri.Address, *logLines) {
 
 // pki is a test PKI with the proxy's and the peers' credentials.
 type pki struct {
-	*cryptotest.PKI
+	*testpki.PKI
 	// Server and Client are -object specs of x509 credentials "srv"
 	// (endpoint=server, verify-peer=on) and "cli" (endpoint=client).
 	Server, Client string
@@ -136,7 +136,7 @@ type pki struct {
 
 func newPKI(t testing.TB) pki {
 	t.Helper()
-	p := cryptotest.New(t, nil)
+	p := testpki.New(t, nil)
 	return pki{
 		PKI:    p,
 		Server: "tls-creds-x509,id=srv,endpoint=server,verify-peer=on,dir=" + p.ServerDir,
