@@ -28,7 +28,8 @@
 // unrelated CAs, so a client loading the second one's ClientDir is
 // refused by a server loading the first one's ServerDir (with
 // verify-peer=on), and the other way round. To test a certificate
-// rotation, call [PKI.RotateServer] and reload the credentials.
+// rotation, call [PKI.RotateServer] and reload the credentials, as
+// crypto's ExampleRegistry_Reload does.
 package cryptotest
 
 import (

@@ -1,8 +1,6 @@
 package cryptotest_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,57 +51,6 @@ func ExampleWrite() {
 	// server names: [dst.example.org] [192.0.2.7]
 	// client identity: CN=client.example.com,O=Example,C=GB
 	// loaded: [auth0 tls0 tls1]
-}
-
-// RotateServer replaces the server's certificate on disk, as an operator
-// does; credentials reloaded afterwards present the new one.
-func ExamplePKI_RotateServer() {
-	dir, err := os.MkdirTemp("", "pki")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	p, err := cryptotest.Write(dir, nil)
-	if err != nil {
-		panic(err)
-	}
-	r := crypto.NewRegistry()
-	if err := r.AddObject("tls-creds-x509,id=tls0,endpoint=server,dir=" + p.ServerDir); err != nil {
-		panic(err)
-	}
-	creds, err := r.Creds("tls0")
-	if err != nil {
-		panic(err)
-	}
-	// presented returns the certificate a new connection would present.
-	presented := func() *x509.Certificate {
-		cfg, err := creds.TLSConfig(crypto.TLSOptions{})
-		if err != nil {
-			panic(err)
-		}
-		hs, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
-		if err != nil {
-			panic(err)
-		}
-		c, err := x509.ParseCertificate(hs.Certificates[0].Certificate[0])
-		if err != nil {
-			panic(err)
-		}
-		return c
-	}
-	fmt.Println("presents ServerCert:", presented().Equal(p.ServerCert))
-	if err := p.RotateServer(); err != nil {
-		panic(err)
-	}
-	fmt.Println("before Reload:", presented().Equal(p.ServerCert))
-	if err := r.Reload("tls0"); err != nil {
-		panic(err)
-	}
-	fmt.Println("after Reload:", presented().Equal(p.ServerCert))
-	// Output:
-	// presents ServerCert: true
-	// before Reload: false
-	// after Reload: true
 }
 
 // WritePSK writes the keys.psk file of a tls-creds-psk object.
