@@ -150,11 +150,16 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
-// TestKeystreamStream captures a stream of a keystream guest from QEMU at
-// test time and checks every page of its RAM block against the keystream.
+// TestKeystreamStream captures a stream of a keystream guest from each
+// installed QEMU at test time and checks every page of its RAM block
+// against the keystream.
 func TestKeystreamStream(t *testing.T) {
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) { keystreamStream(t, q) })
+}
+
+func keystreamStream(t *testing.T, q qemutest.QEMU) {
 	const size = 16 << 20
-	vm := qemutest.Start(t, qemutest.Options{MemSize: size})
+	vm := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: size})
 	path := filepath.Join(t.TempDir(), "stream")
 	vm.SaveStream(t, path)
 	f, err := os.Open(path)
