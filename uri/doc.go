@@ -139,7 +139,8 @@
 //
 // So numbers (to= and the keep-alive counts) are decimal digits without a
 // leading zero, or 0x or 0X and hex digits; String writes them in
-// decimal. A comma never belongs to a tcp value: no host name, address,
+// decimal. A leading zero is refused in the keep-alive counts too: QEMU
+// 10.0 has none, but livemig read them in decimal before. A comma never belongs to a tcp value: no host name, address,
 // port or option value holds one, so ",," is refused wherever it stands,
 // in the host too, where 10.1 would keep a comma in the name that no
 // resolver takes. A trailing comma is refused although every QEMU version

@@ -420,7 +420,11 @@ func (p *parser) parseUint(o *option, bits int, nonzero bool) (uint64, *Error) {
 	case len(v) > 1 && v[0] == '0' && (v[1] == 'b' || v[1] == 'B'):
 		return 0, p.fail(o.valOff(), "binary value %s=%s: QEMU up to 10.0 rejects it, and QEMU 10.1 reads it with strtoull, where 0b is a C23 prefix that only newer C libraries take: expected decimal digits or 0x and hex digits", o.key, v)
 	case allDigits(v) && len(v) > 1 && v[0] == '0':
-		return 0, p.fail(o.valOff(), "%s=%s has a leading zero: QEMU 10.1 reads it as octal (%s), QEMU up to 10.0 as decimal (%s): expected the number without leading zeros, in decimal or as 0x and hex digits", o.key, v, octalReading(v), decimalReading(v))
+		older := "QEMU up to 10.0 as decimal"
+		if o.key != keyTo {
+			older = "not as decimal" // QEMU up to 10.0 has no such option
+		}
+		return 0, p.fail(o.valOff(), "%s=%s has a leading zero: QEMU 10.1 reads it as octal (%s), %s (%s): expected the number without leading zeros, in decimal or as 0x and hex digits", o.key, v, octalReading(v), older, decimalReading(v))
 	case allDigits(v):
 		n, err = strconv.ParseUint(v, 10, bits)
 	case v[0] == '+' || v[0] == '-' || v[0] == ' ' || v[0] == '\t':
