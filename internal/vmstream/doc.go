@@ -47,11 +47,12 @@
 //
 //	be32 version        1 (MAPPED_RAM_HDR_VERSION)
 //	be64 page_size      the target page size
-//	be64 bitmap_offset  file offset of the block's bitmap: QEMU puts it right
-//	                    after this header
+//	be64 bitmap_offset  file offset of the block's bitmap: right after this
+//	                    header
 //	be64 pages_offset   file offset of the block's page 0: QEMU rounds the
 //	                    bitmap's end up to 1 MiB; its loader checks only page
-//	                    alignment, and so does this reader
+//	                    alignment, to leave room for change, and so does
+//	                    this reader
 //
 // The bitmap has one bit per page of used_length, bit i of byte i/8 for
 // page i, in whole 64-bit words: QEMU writes host unsigned longs, so this
@@ -78,15 +79,20 @@
 // follow them; but only the file's size lets the reader check a header's
 // offsets before it acts on them.)
 //
-// For each block the reader checks, and refuses at the first failure: the
-// version is 1; page_size is the stream's; bitmap_offset is not before the
-// header's end nor beyond the file; pages_offset is page aligned, not
-// beyond the file, and leaves room for the whole bitmap before it; the
-// pages region ends inside the file (if not, the file is truncated, and
-// the error names the file's end); no bit is set past the block's last
-// page. Then it passes every present page to [Options.Page]. Memory stays
+// For each block the reader checks, and refuses at the first failure,
+// naming the field: the version is 1; page_size is the stream's;
+// bitmap_offset is the header's end (QEMU's loader would follow any
+// offset, but QEMU writes no other, and bytes between header and bitmap
+// would belong to nothing); pages_offset is page aligned and not inside
+// the bitmap; no bit is set past the block's last page. A bitmap or
+// pages region that runs past the end of the file, where QEMU's layout
+// puts it, means a truncated file, and the error names the file's end; a
+// pages_offset beyond the end that QEMU would not have written (not the
+// first 1 MiB boundary after the bitmap) is blamed instead. Then every
+// present page goes to [Options.Page], at its file offset. Memory stays
 // bounded whatever the header says: the bitmap is read in chunks of 256
-// KiB and pages one at a time.
+// KiB and pages one at a time, and no region is read before it is known
+// to lie inside the file.
 //
 // # How device sections are delimited, and the limits of it
 //

@@ -10,8 +10,12 @@ import (
 // Mapped-ram layout constants (migration/ram.c: MAPPED_RAM_HDR_VERSION,
 // the packed MappedRamHeader, MAPPED_RAM_FILE_OFFSET_ALIGNMENT).
 const (
-	mappedRAMVersion    = 1
-	mappedRAMHeaderSize = 4 + 8 + 8 + 8
+	mappedRAMVersion = 1
+	// QEMU starts each block's pages at the first multiple of 1 MiB
+	// after its bitmap. Its loader checks only page alignment, to leave
+	// room for change, and so does this reader; the value only tells a
+	// truncated file from a damaged pages offset.
+	qemuPagesAlign = 1 << 20
 )
 
 // mappedChunk bounds what one ReadAt of a bitmap or of pages asks for, so
@@ -72,26 +76,25 @@ func (p *parser) mappedBlock(b *Block, lenAt int64) error {
 	m.BitmapSize = (nPages + 63) / 64 * 8
 	size := uint64(p.size)
 
-	// Each region lies inside the file, after what precedes it: the
-	// bitmap after this header, the pages after the bitmap. A field that
-	// points outside the file, backwards or into the previous region is
-	// blamed; a region that starts inside the file but runs past its end
+	// The bitmap follows the header, the pages follow the bitmap, both
+	// inside the file. A field QEMU would not write is blamed; a region
+	// that runs past the end of the file, where QEMU's layout puts it,
 	// is a truncated file, reported where the file ends.
+	bmEnd := bmOff + m.BitmapSize
+	qemuPages := (bmEnd + qemuPagesAlign - 1) / qemuPagesAlign * qemuPagesAlign
 	switch {
-	case bmOff < uint64(hdrEnd):
-		return p.errAt(bmAt, "ram block %s: mapped-ram bitmap offset 0x%x points back into the stream (its header ends at 0x%x)", b.Name, bmOff, hdrEnd)
-	case bmOff > size:
-		return p.errAt(bmAt, "ram block %s: mapped-ram bitmap offset 0x%x is beyond the end of the file (0x%x)", b.Name, bmOff, size)
-	}
-	switch {
+	case bmOff != uint64(hdrEnd):
+		return p.errAt(bmAt, "ram block %s: mapped-ram bitmap offset 0x%x, want 0x%x: right after its header", b.Name, bmOff, hdrEnd)
+	case size-bmOff < m.BitmapSize:
+		return p.errAt(int64(size), "file ends inside the mapped-ram bitmap of ram block %s (0x%x..0x%x)", b.Name, bmOff, bmEnd)
 	case pgOff%p.pageSize != 0:
 		return p.errAt(pgAt, "ram block %s: mapped-ram pages offset 0x%x is not aligned to the %d-byte page", b.Name, pgOff, p.pageSize)
-	case pgOff > size:
+	case pgOff < bmEnd:
+		return p.errAt(pgAt, "ram block %s: mapped-ram pages offset 0x%x overlaps its bitmap (0x%x..0x%x)", b.Name, pgOff, bmOff, bmEnd)
+	case pgOff > size && pgOff != qemuPages:
 		return p.errAt(pgAt, "ram block %s: mapped-ram pages offset 0x%x is beyond the end of the file (0x%x)", b.Name, pgOff, size)
-	case pgOff < bmOff:
-		return p.errAt(pgAt, "ram block %s: mapped-ram pages offset 0x%x is before its bitmap at 0x%x", b.Name, pgOff, bmOff)
-	case pgOff-bmOff < m.BitmapSize:
-		return p.errAt(bmAt, "ram block %s: mapped-ram bitmap 0x%x..0x%x overlaps the pages at 0x%x", b.Name, bmOff, bmOff+m.BitmapSize, pgOff)
+	case pgOff > size:
+		return p.errAt(int64(size), "file ends before the pages of ram block %s (0x%x..0x%x)", b.Name, pgOff, pgOff+b.Size)
 	case size-pgOff < b.Size:
 		return p.errAt(int64(size), "file ends inside the pages of ram block %s (0x%x..0x%x)", b.Name, pgOff, pgOff+b.Size)
 	}
