@@ -11,6 +11,10 @@
 // CONTINUE, XBZRLE, COMPRESS_PAGE, MULTIFD_FLUSH), each page bounded by its
 // block's size, so a caller can check every page that arrives through
 // [Options.Page] (the interop tests compare them against a keystream).
+// With mapped-ram the pages are not in the stream but in the file, and
+// [ParseFile] passes each page the file holds to Options.Page too. The
+// [Report] lists per RAM block its size, the pages that carry data and the
+// zero pages, and with mapped-ram where its header, bitmap and pages are.
 //
 // # Capabilities that change the RAM layout
 //
