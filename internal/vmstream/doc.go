@@ -21,9 +21,9 @@
 // Two migration capabilities change what MEM_SIZE carries, and QEMU
 // lists both in the "configuration/capabilities" subsection of the
 // CONFIGURATION section (vmstate_configuration and
-// should_validate_capability in migration/savevm.c; x-ignore-shared
-// there since QEMU 4.0, mapped-ram since 9.0; checked in the streams of
-// QEMU 7.2 and 10.0). The reader takes them from there;
+// should_validate_capability in migration/savevm.c; mapped-ram is listed
+// since QEMU 9.0, and the streams of QEMU 7.2 and 10.0 both list
+// x-ignore-shared). The reader takes them from there;
 // [Options.IgnoreShared] and [Options.MappedRAM] exist only for streams
 // without a CONFIGURATION section. Each block entry of MEM_SIZE is, in
 // order (ram_save_setup and parse_ramblock in migration/ram.c):
@@ -35,6 +35,10 @@
 //	                              say when, so such a stream fails at that block)
 //	be64 guest address            x-ignore-shared
 //	28-byte mapped-ram header     mapped-ram
+//
+// (This is the writer's order. QEMU's loader read the mapped-ram header
+// before the guest address until QEMU 11.0 fixed it; only files with both
+// capabilities were affected.)
 //
 // With x-ignore-shared, QEMU sends no page of a shared block (a
 // memory-backend with share=on): the destination maps the same memory.
