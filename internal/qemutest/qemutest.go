@@ -141,6 +141,22 @@ func (vm *VM) SaveStream(t testing.TB, path string) {
 	}
 }
 
+// Save sets the migration capabilities caps (none if nil), migrates vm to
+// uri (such as "file:PATH" or "exec:cat > PATH") and waits until QEMU
+// reports completed, failing t on error or after 60 s.
+func (vm *VM) Save(t testing.TB, caps map[string]bool, uri string) {
+	t.Helper()
+	ctx := Context(t, 60*time.Second)
+	if len(caps) > 0 {
+		if err := vm.QMP.SetCapabilities(ctx, caps); err != nil {
+			t.Fatalf("%s: %v", vm.QEMU, err)
+		}
+	}
+	if err := vm.VM.Save(ctx, uri); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Each runs f once per installed QEMU, as a subtest named after its
 // version ("qemu-7.2.22"), after [Require]. With CI=true it fails t when
 // the installed QEMUs lack a 7.x or a 10.x-or-later one.

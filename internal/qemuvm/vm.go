@@ -253,11 +253,18 @@ func (vm *VM) SaveStream(ctx context.Context, path string) error {
 	if strings.ContainsRune(path, '\'') {
 		return fmt.Errorf("qemuvm: path %q contains a single quote", path)
 	}
-	if err := vm.QMP.Migrate(ctx, "exec:cat > '"+path+"'"); err != nil {
+	return vm.Save(ctx, "exec:cat > '"+path+"'")
+}
+
+// Save migrates vm to uri, such as "file:PATH,offset=4096" (QEMU 8.2 and
+// later), with the capabilities set before, and waits until QEMU reports
+// completed, or ctx ends.
+func (vm *VM) Save(ctx context.Context, uri string) error {
+	if err := vm.QMP.Migrate(ctx, uri); err != nil {
 		return fmt.Errorf("qemuvm: %w", err)
 	}
 	if _, err := vm.QMP.WaitMigration(ctx, 10*time.Millisecond); err != nil {
-		return fmt.Errorf("qemuvm: saving the stream to %s: %w; QEMU says: %s", path, err, vm.Log())
+		return fmt.Errorf("qemuvm: saving the stream to %s: %w; QEMU says: %s", uri, err, vm.Log())
 	}
 	return nil
 }

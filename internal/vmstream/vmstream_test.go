@@ -66,7 +66,7 @@ func TestGolden(t *testing.T) {
 	if rep.Configuration == nil || rep.Configuration.Machine != "pc-i440fx-7.2" {
 		t.Errorf("configuration %+v", rep.Configuration)
 	}
-	if rep.RAM.Blocks[0] != (Block{"m", 16 << 20}) {
+	if b := rep.RAM.Blocks[0]; b.Name != "m" || b.Size != 16<<20 || b.ZeroPages != 4096 || b.Pages != 0 {
 		t.Errorf("first block %+v", rep.RAM.Blocks[0])
 	}
 	if !rep.EOF || rep.VMDesc == nil || len(rep.VMDesc.Devices) < 20 {
