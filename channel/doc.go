@@ -49,8 +49,12 @@
 //   - TLS.WriteBuffers copies page slices into full 16 KiB records instead of
 //     sending one record per slice (QEMU 7.2 sends two records per 4 KiB page).
 //   - TLSOptions.Raw is for QEMU peers, which end a stream without
-//     close_notify: a clean EOF at a record boundary is io.EOF, a cut inside a
-//     record is an error. Without Raw a missing close_notify is an error.
+//     close_notify on their main channel (every version) and on their
+//     multifd channels before QEMU 10.0 (10.0 sends close_notify there,
+//     migration/multifd.c multifd_send_shutdown): a clean EOF at a record
+//     boundary is io.EOF, a cut inside a record is an error. Without Raw a
+//     missing close_notify is an error. [TLS.CloseNotifyReceived] says
+//     which clean end a Raw reader saw.
 //   - A TLS 1.3 KeyUpdate from the peer is handled while one goroutine
 //     reads and another writes (a migration's return path): crypto/tls
 //     answers a request for one from the reading goroutine, under the

@@ -64,7 +64,10 @@
 // Each direction of a connection is copied on its own. A clean end of one
 // direction is passed on as an end: a FIN, after close_notify over TLS.
 // Without --raw a TLS peer must end with close_notify; with --raw (QEMU
-// sends no close_notify) an end at a TLS record boundary is clean. Any
+// sends no close_notify on its main channel, nor on multifd channels
+// before 10.0) an end at a TLS record boundary is clean. The proxy itself
+// always ends a TLS direction with close_notify, which a QEMU 10.0
+// destination requires on multifd channels. Any
 // other end is a cut: a read or write error, a TLS stream truncated, the
 // proxy stopping. A cut is never passed on as a clean end: both
 // connections are aborted ([migration.Stream.Abort]), which resets a tcp
