@@ -226,8 +226,57 @@ func TestLivemigProxyToQEMUMultifdTLS(t *testing.T) {
 		if n := strings.Count(px.Stderr(), " -> "); n != 3 {
 			t.Errorf("%d connections through the proxy, want 3:\n%s", n, px.Stderr())
 		}
+		// QEMU's normal end is no failure in the proxy's log, also where
+		// the destination resets a connection after its end (QEMU 7.2,
+		// which closes its main channel with the proxy's close_notify
+		// unread). The log lines come once the proxy has seen each end.
+		testwait.Until(t, "the proxy logging the end of every connection", func() bool {
+			return strings.Count(px.Stderr(), ": closed:")+strings.Count(px.Stderr(), ": cut after") == 3
+		})
+		if strings.Contains(px.Stderr(), ": cut after") {
+			t.Errorf("the proxy logged a cut of a migration that succeeded:\n%s", px.Stderr())
+		}
 		t.Logf("proxy:\n%s", px.Stderr())
-		t.Logf("QEMU destination:\n%s", dst.Log())
+	})
+}
+
+// TestProxyQEMUDestinationKilled: QEMU -> migrate-proxy (unix in, TLS
+// out) -> QEMU TLS destination, which is killed mid-migration (the source
+// is slowed to 4 MiB/s, and the kill comes once 1 MiB has gone through).
+// The kernel resets the destination's connection, which holds unread
+// bytes: a real failure, which the proxy logs as a cut, never as the
+// normal end that a reset after the end of the stream is.
+func TestProxyQEMUDestinationKilled(t *testing.T) {
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) {
+		p := multifdPKI(t)
+		ctx := testwait.Context(t)
+		src := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: multifdGuest})
+		if err := src.QMP.SetParameters(ctx, map[string]any{"max-bandwidth": 4 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		dst, port := startTLSDest(t, q, p.ServerDir, multifdGuest)
+		sock := filepath.Join(src.Dir, "out.sock")
+		px := start(t, "migrate-proxy", "--raw", "--listen", "unix:"+sock,
+			"--to", "tcp:127.0.0.1:"+port+",tls-creds=tls0,tls-hostname=localhost",
+			"--object", "tls-creds-x509,id=tls0,dir="+p.ClientDir+",endpoint=client")
+		px.listening(t)
+		if err := src.QMP.Migrate(ctx, "unix:"+sock); err != nil {
+			t.Fatal(err)
+		}
+		testwait.Until(t, "1 MiB of the migration through the proxy", func() bool {
+			info, err := src.QMP.QueryMigrate(ctx)
+			return err == nil && info.Status == "active" && info.RAM != nil && info.RAM.Transferred > 1<<20
+		})
+		dst.Kill()
+		cut := px.waitLine(t, "connection 1: c")
+		if !strings.Contains(cut, "connection 1: cut after") {
+			t.Errorf("the proxy logged %q for a destination killed mid-migration, want a cut", cut)
+		}
+		info, err := src.QMP.WaitMigration(ctx, 20*time.Millisecond)
+		if err == nil || info == nil || info.Status != "failed" {
+			t.Errorf("source after the destination's death: %v, %+v; want failed", err, info)
+		}
+		t.Logf("proxy: %s", cut)
 	})
 }
 
