@@ -49,8 +49,22 @@
 //   - TLS.WriteBuffers copies page slices into full 16 KiB records instead of
 //     sending one record per slice (QEMU 7.2 sends two records per 4 KiB page).
 //   - TLSOptions.Raw is for QEMU peers, which end a stream without
-//     close_notify: a clean EOF at a record boundary is io.EOF, a cut inside a
-//     record is an error. Without Raw a missing close_notify is an error.
+//     close_notify on their main channel (every version) and on their
+//     multifd channels before QEMU 10.0 (10.0 sends close_notify there,
+//     migration/multifd.c multifd_send_shutdown): a clean EOF at a record
+//     boundary is io.EOF, a cut inside a record is an error. Without Raw a
+//     missing close_notify is an error. [TLS.CloseNotifyReceived] says
+//     which clean end a Raw reader saw.
+//   - A TLS 1.3 KeyUpdate from the peer is handled while one goroutine
+//     reads and another writes (a migration's return path): crypto/tls
+//     answers a request for one from the reading goroutine, under the
+//     writer's lock, and the TLS wrapper's record batching lets that answer
+//     in between the writer's records, in order. crypto/tls (Go 1.26) has
+//     no API to send a KeyUpdate and never starts one itself, so livemig
+//     re-keys its sending side only when the peer asks. Tested against
+//     GnuTLS asking for key updates mid-stream in both roles (QEMU issue
+//     1937: GnuTLS re-keys AES-GCM after about 16M records, and two QEMU
+//     threads on one GnuTLS session crashed QEMU up to 10.0).
 //   - Over a stream channel DTLS records are delimited by their own 13-byte
 //     header (type, version, epoch, sequence, length), so no framing is
 //     invented; application data is cut into pieces of at most 8155 bytes so

@@ -36,10 +36,14 @@ type TLSOptions struct {
 	// value (no host name, no authz, TLS 1.3) fits a server and an anon
 	// client.
 	crypto.TLSOptions
-	// Raw is for QEMU peers, which send no close_notify: a clean EOF at a
-	// TLS record boundary ends the stream (io.EOF). Without Raw such an EOF
-	// is an error wrapping io.ErrUnexpectedEOF, since it may be a
-	// truncation. A cut inside a record is such an error in both modes.
+	// Raw is for QEMU peers, which end a TLS stream without close_notify
+	// on their main channel (every QEMU version) and, before 10.0, on
+	// their multifd channels too (QEMU 10.0 ends those with close_notify):
+	// a clean EOF at a TLS record boundary ends the stream (io.EOF), as
+	// close_notify does. Without Raw such an EOF is an error wrapping
+	// io.ErrUnexpectedEOF, since it may be a truncation. A cut inside a
+	// record is such an error in both modes. [TLS.CloseNotifyReceived]
+	// tells the two clean ends apart.
 	Raw bool
 }
 
@@ -75,8 +79,9 @@ type TLS struct {
 	readData bool                       // Read has returned data (reader only)
 	alert    atomic.Pointer[AlertError] // the alert Read received, for Write's errors
 
-	readShut atomic.Bool
-	closed   atomic.Bool
+	readShut      atomic.Bool
+	closed        atomic.Bool
+	closeNotified atomic.Bool // Read saw the peer's close_notify
 }
 
 // NewTLS wraps inner with creds (x509 or anon; PSK needs [NewDTLS]),
@@ -250,6 +255,11 @@ func (t *TLS) readErr(err error) error {
 		return &OpError{Op: "read", Channel: t.name, Err: net.ErrClosed}
 	}
 	rawEOF := t.raw.sawEOF.Load()
+	if err == io.EOF && !rawEOF {
+		// crypto/tls returns io.EOF without the inner channel's EOF only
+		// for the peer's close_notify alert.
+		t.closeNotified.Store(true)
+	}
 	if t.readShut.Load() && (err == io.EOF || rawEOF) {
 		return io.EOF
 	}
@@ -260,7 +270,7 @@ func (t *TLS) readErr(err error) error {
 		if !rawEOF || t.opts.Raw {
 			return io.EOF // close_notify, or a clean end in raw mode
 		}
-		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("peer ended the stream without TLS close_notify (a truncation, or a QEMU peer that needs Raw): %w", io.ErrUnexpectedEOF)}
+		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("peer ended the stream without TLS close_notify (a truncation, or a QEMU peer's main channel, or any channel of QEMU before 10.0, which need Raw): %w", io.ErrUnexpectedEOF)}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &OpError{Op: "read", Channel: t.name, Err: fmt.Errorf("stream cut inside a TLS record: %w", err)}
@@ -515,6 +525,15 @@ func (t *TLS) closeSession() error {
 func peerGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
+
+// CloseNotifyReceived reports whether the peer ended its side of the
+// session with close_notify, as Read saw it: false until Read has
+// returned io.EOF, and false after an io.EOF that was a clean end at a
+// record boundary without close_notify (Raw). It tells the two ends that
+// Raw reads alike apart: QEMU 10.0 sends close_notify when it ends a
+// multifd channel, no QEMU does on its main channel, and QEMU before 10.0
+// never does.
+func (t *TLS) CloseNotifyReceived() bool { return t.closeNotified.Load() }
 
 // SetDeadline implements [Deadliner] when the inner channel does;
 // otherwise it returns an error wrapping errors.ErrUnsupported. A write

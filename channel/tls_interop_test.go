@@ -275,7 +275,8 @@ func TestInteropGnuTLS(t *testing.T) {
 				})
 				t.Run("gnutls-cli to livemig server", func(t *testing.T) {
 					// openssl rows end with gnutls-cli's close_notify,
-					// certtool rows by killing it (no close_notify, as QEMU).
+					// certtool rows by killing it (no close_notify, as
+					// QEMU's main channel, and QEMU before 10.0).
 					secInteropServer(t, serverDir, clientDir, size, maker == "certtool", mod)
 				})
 			})
@@ -461,7 +462,8 @@ func secInteropServer(t *testing.T, serverDir, clientDir string, size int, kill 
 		t.Fatalf("1 MiB to gnutls-cli: send error %v, hashes equal %v", r.err, r.sum == gotBack)
 	}
 	// End the session. gnutls-cli sends close_notify when its input ends;
-	// killed, it ends as QEMU does, with no close_notify at all. In Raw
+	// killed, it ends as QEMU ends its main channel (and, before 10.0,
+	// its multifd channels), with no close_notify at all. In Raw
 	// mode both are a clean io.EOF at a record boundary.
 	if kill {
 		cli.Process.Kill()

@@ -144,7 +144,8 @@ func (c *secCutConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestTrapRawEOF: trap 3. QEMU sends no close_notify: with Raw a clean EOF
+// TestTrapRawEOF: trap 3. QEMU sends no close_notify on its main channel
+// (and before 10.0 on its multifd channels either): with Raw a clean EOF
 // at a record boundary ends the stream; without Raw it is reported as a
 // possible truncation; a cut inside a record is an error in both modes.
 func TestTrapRawEOF(t *testing.T) {

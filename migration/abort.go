@@ -13,7 +13,8 @@ import (
 // TLS or DTLS without close_notify. A tcp connection is reset (SO_LINGER
 // 0): the peer's next read fails with ECONNRESET instead of returning the
 // end of the stream, also when the peer accepts a TLS stream that ends
-// without close_notify (Config.Raw, as QEMU does). unix and vsock sockets,
+// without close_notify (Config.Raw, as QEMU's main channel does, and
+// before QEMU 10.0 its multifd channels). unix and vsock sockets,
 // commands, files and descriptors have no reset: their peer sees the end
 // of its input and must tell a cut from the end by the stream's content
 // (QEMU's loader fails on a stream that ends before its EOF section).

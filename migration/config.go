@@ -144,8 +144,12 @@ type Config struct {
 	RateLimit int64
 
 	// Raw skips the hello, to talk to QEMU itself, and tells TLS that the
-	// peer sends no close_notify: a clean end of the connection at a record
-	// boundary ends the stream, a cut inside a record is an error.
+	// peer may send no close_notify (QEMU never does on its main channel,
+	// and before 10.0 not on its multifd channels either): a clean end of
+	// the connection at a record boundary ends the stream, a cut inside a
+	// record is an error. Raw streams still send close_notify whenever
+	// they end a TLS channel cleanly, which a QEMU 10.0 destination
+	// requires on its multifd channels.
 	Raw bool
 
 	// FDs holds named descriptors for fd:NAME addresses, the equivalent of

@@ -25,7 +25,12 @@
 // with idle and garbage connections opened to the TLS proxy first; a
 // saved QEMU stream is sent by migrate-proxy (livemig's TLS client, raw)
 // into a QEMU destination over TLS, which loads it with the source's RAM;
-// livemig's client refuses a QEMU server certificate of another CA; and
+// livemig's client refuses a QEMU server certificate of another CA;
+// TLS multifd channels are checked for close_notify both ways (QEMU 10.0
+// sends it on each multifd channel, 7.2 on none, and migrate-proxy on
+// every channel it ends, as a 10.0 destination requires); migrate-proxy's
+// log says "closed" where a QEMU destination resets a connection after
+// its end, and "cut" where the destination is killed mid-migration; and
 // the demo binaries run migrate-source -> migrate-proxy -> migrate-dest
 // with 2 channels, plus their error paths (one-line errors, exit codes,
 // wrong CA).

@@ -174,3 +174,15 @@ func (p *proc) listening(t testing.TB) string {
 		}
 	}
 }
+
+// waitLine waits until a line of stderr contains sub and returns it.
+func (p *proc) waitLine(t testing.TB, sub string) string {
+	t.Helper()
+	testwait.Until(t, p.name+" logging "+sub, func() bool { return strings.Contains(p.Stderr(), sub) })
+	for _, l := range strings.Split(p.Stderr(), "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}

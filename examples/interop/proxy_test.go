@@ -47,14 +47,8 @@ func proxied(t *testing.T, q qemutest.QEMU, p pki, multifd, idle int) {
 	src := qemutest.Start(t, qemutest.Options{QEMU: q})
 	dst := qemutest.Start(t, qemutest.Options{QEMU: q, Incoming: true})
 	if multifd > 0 {
-		for _, vm := range []*qemutest.VM{src, dst} {
-			if err := vm.QMP.SetCapabilities(ctx, map[string]bool{"multifd": true}); err != nil {
-				t.Fatal(err)
-			}
-			if err := vm.QMP.SetParameters(ctx, map[string]any{"multifd-channels": multifd}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		setMultifd(t, src, multifd)
+		setMultifd(t, dst, multifd)
 	}
 	inSock := filepath.Join(dst.Dir, "in.sock")
 	if err := dst.QMP.MigrateIncoming(ctx, "unix:"+inSock); err != nil {
@@ -208,4 +202,16 @@ func strayConns(t testing.TB, hostport string, idle int) []net.Conn {
 		conns = append(conns, c)
 	}
 	return conns
+}
+
+// setMultifd turns vm's multifd capability on with n channels.
+func setMultifd(t testing.TB, vm *qemutest.VM, n int) {
+	t.Helper()
+	ctx := testwait.Context(t)
+	if err := vm.QMP.SetCapabilities(ctx, map[string]bool{"multifd": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.QMP.SetParameters(ctx, map[string]any{"multifd-channels": n}); err != nil {
+		t.Fatal(err)
+	}
 }

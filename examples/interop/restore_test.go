@@ -17,9 +17,19 @@ import (
 // serverDir listening for a TLS migration on a free loopback port.
 func startTLSDest(t *testing.T, q qemutest.QEMU, serverDir string, memSize int64) (*qemutest.VM, string) {
 	t.Helper()
+	return startTLSDestMultifd(t, q, serverDir, memSize, 0)
+}
+
+// startTLSDestMultifd is startTLSDest with the multifd capability and
+// that many channels when multifd > 0.
+func startTLSDestMultifd(t *testing.T, q qemutest.QEMU, serverDir string, memSize int64, multifd int) (*qemutest.VM, string) {
+	t.Helper()
 	dst := qemutest.Start(t, qemutest.Options{QEMU: q, Incoming: true, MemSize: memSize,
 		Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + serverDir + ",endpoint=server,verify-peer=on"}})
 	ctx := testwait.Context(t)
+	if multifd > 0 {
+		setMultifd(t, dst, multifd)
+	}
 	if err := dst.QMP.SetParameters(ctx, map[string]any{"tls-creds": "tls0"}); err != nil {
 		t.Fatal(err)
 	}

@@ -64,14 +64,32 @@
 // Each direction of a connection is copied on its own. A clean end of one
 // direction is passed on as an end: a FIN, after close_notify over TLS.
 // Without --raw a TLS peer must end with close_notify; with --raw (QEMU
-// sends no close_notify) an end at a TLS record boundary is clean. Any
+// sends no close_notify on its main channel, nor on multifd channels
+// before 10.0) an end at a TLS record boundary is clean. The proxy itself
+// always ends a TLS direction with close_notify, which a QEMU 10.0
+// destination requires on multifd channels. Any
 // other end is a cut: a read or write error, a TLS stream truncated, the
 // proxy stopping. A cut is never passed on as a clean end: both
 // connections are aborted ([migration.Stream.Abort]), which resets a tcp
 // connection, plain or beneath TLS and without close_notify, so each peer
 // reads ECONNRESET. unix sockets, commands and files have no reset: their
 // peer sees the end of its input (QEMU's loader still fails on a stream
-// that ends before its EOF section), and the proxy logs the cut.
+// that ends before its EOF section), and the proxy logs the cut as
+// "connection N: cut after ...".
+//
+// One reset is QEMU's normal way of ending, not a cut: a QEMU destination
+// closes its socket once it has loaded what it needs, and when bytes it
+// has not read are still queued there (the close_notify the proxy sends
+// after the end of the stream, for one) the kernel answers them with a
+// reset. So a reset read from a peer after the proxy has read the clean
+// end of the other side's stream and passed it on towards that peer is
+// logged as "connection N: closed: peer reset after the end of the stream
+// (QEMU's normal way of ending): ...". The other side is still aborted,
+// not ended cleanly, since the reset may have dropped bytes the peer had
+// sent. A reset at any other time, while the stream towards that peer is
+// still being copied, is a cut. QEMU 7.2's destination does this on its
+// main channel (and may on multifd channels); the rule does not depend on
+// the QEMU version.
 //
 // Goroutines: Run accepts in its own; it starts one per connection in its
 // handshake and hello, one that hands connections on, and two per proxied
@@ -280,90 +298,6 @@ func checkTLS(flag string, reg *crypto.Registry, a uri.Address, side crypto.Endp
 // sides: reg's credentials, Raw, and the handshake and hello timeouts.
 func (o *Options) config(reg *crypto.Registry) *migration.Config {
 	return &migration.Config{Registry: reg, Raw: o.Raw, HandshakeTimeout: o.HandshakeTimeout, HelloTimeout: o.HandshakeTimeout}
-}
-
-// pipe copies a to b and b to a until both directions end, then closes
-// both. A direction that ends cleanly passes the end on (a FIN, and
-// close_notify over TLS) and leaves the other direction running. A cut
-// (a read or write error, a stream that ends in a way its transport calls
-// truncated, or ctx's end) is never passed on as a clean end: both
-// streams are aborted (migration.Stream.Abort resets tcp connections,
-// without close_notify) and the cut is returned.
-func pipe(ctx context.Context, n int, a, b *migration.Stream, oneWay bool, logf func(string, ...any)) error {
-	start := time.Now()
-	var (
-		once  sync.Once
-		cause error // the first cut, set in once
-	)
-	cut := func(err error) {
-		once.Do(func() {
-			cause = err
-			a.Abort()
-			b.Abort()
-		})
-	}
-	stop := context.AfterFunc(ctx, func() { cut(fmt.Errorf("proxy stopping: %w", ctx.Err())) })
-	var wg sync.WaitGroup
-	var fwd, back int64
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		var err error
-		if fwd, err = copyHalf(b, a); err != nil {
-			cut(fmt.Errorf("forward: %w", err))
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if oneWay {
-			return
-		}
-		var err error
-		if back, err = copyHalf(a, b); err != nil {
-			cut(fmt.Errorf("back: %w", err))
-		}
-	}()
-	wg.Wait()
-	stop()
-	// Both directions are done: a cut that ctx starts from now on is too
-	// late to matter, and one already running is waited for.
-	once.Do(func() {})
-	a.Close()
-	b.Close()
-	el := time.Since(start).Seconds()
-	if cause != nil {
-		return fmt.Errorf("connection %d: cut after %s forward, %s back: %w", n, cli.FormatBytes(float64(fwd)), cli.FormatBytes(float64(back)), cause)
-	}
-	logf("connection %d: closed: %s forward, %s back in %.2f s (%s/s)", n, cli.FormatBytes(float64(fwd)),
-		cli.FormatBytes(float64(back)), el, cli.FormatBytes(float64(fwd+back)/max(el, 1e-3)))
-	return nil
-}
-
-// copyHalf copies src's reading side into dst's channel. At a clean end
-// it shuts dst's writing side, so the peer sees the end; it returns any
-// other end as an error, which pipe turns into a cut of both streams.
-func copyHalf(dst, src *migration.Stream) (int64, error) {
-	buf := make([]byte, copyBuffer)
-	growSendBuffer(dst)
-	// src's channel is read directly: a read then takes up to the whole
-	// buffer, instead of the Stream's 32 KiB read buffer, and nothing is
-	// copied twice (for TLS, see recordGatherer). The Stream has read nothing
-	// (Accept and Dial read the hello from the channel itself), and its
-	// Abort closes the channel, which still unblocks these reads.
-	n, err := io.CopyBuffer(writerOnly{dst.Channel()}, newChannelReader(src.Channel()), buf)
-	if err == nil {
-		// The channel is read directly, not through the Stream: an abort
-		// by the other direction shows in the Stream's sticky error even
-		// where the closed channel read as an end.
-		err = src.Err()
-	}
-	if err != nil {
-		return n, err
-	}
-	// A peer that already closed, or a file, may refuse the shutdown; the
-	// copy itself succeeded, and Close follows.
-	_ = dst.Channel().Shutdown(channel.Write)
-	return n, nil
 }
 
 // copyBuffer is the size of each direction's copy buffer.
