@@ -35,8 +35,10 @@ const (
 )
 
 // isJSON reports whether s is to be read as QEMU's JSON channels rather
-// than as a URI: like QEMU's -incoming, by its first byte.
+// than as a URI: like QEMU's -incoming, by its first byte, '{' or '[',
+// after any JSON white space (which no URI starts with).
 func isJSON(s string) bool {
+	s = strings.TrimLeft(s, " \t\n\r")
 	return s != "" && (s[0] == '{' || s[0] == '[')
 }
 
