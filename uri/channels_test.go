@@ -221,7 +221,7 @@ var jsonErrorTests = []struct {
 
 	// qapi/migration.json MigrationChannel
 	{"root type", `[1]`, 1, "channels[0]", "expected an object, not a number"},
-	{"two channels", list(ch(`"transport":"socket","type":"fd","str":"3"`, "")+`,{}`), 77, "channels[1]", "a second channel: livemig takes exactly one channel, of type main"},
+	{"two channels", list(ch(`"transport":"socket","type":"fd","str":"3"`, "") + `,{}`), 77, "channels[1]", "a second channel: livemig takes exactly one channel, of type main"},
 	// migration/migration.c (10.0): a cpr channel serves cpr-transfer mode only
 	{"cpr", `{"channel-type":"cpr","addr":{"transport":"file","filename":"/f","offset":0}}`, 16, "channel.channel-type", "cpr is not supported by livemig: expected main"},
 	{"unknown channel type", `[{"channel-type":"multifd","addr":{}}]`, 17, "channels[0].channel-type", `unknown channel type "multifd": expected main`},
