@@ -19,7 +19,7 @@ const maxQuoted = 256
 //
 // For JSON input it also names the JSON path of the value at fault:
 //
-//	uri: parse "[{\"channel-type\": \"main\", ...": at offset 52: channels[0].addr.transport: rdma is not supported by livemig: expected socket, exec or file
+//	uri: parse "[{\"channel-type\":\"main\",\"addr\":{\"transport\":\"rdma\",\"host\":\"h\",\"port\":\"1\"}}]": at offset 44: channels[0].addr.transport: rdma is not supported by livemig: expected socket, exec or file
 type Error struct {
 	// Input is the string given to Parse, in full.
 	Input string
