@@ -66,15 +66,88 @@
 // An IPv6 address without brackets is an error. PORT is a decimal number
 // from 0 to 65535 (0 asks a listener for any free port; leading zeros are
 // dropped) or a service name of letters, digits and inner '-' with at least
-// one letter, at most 32 bytes as in QEMU. The address ends at the first
-// comma.
+// one letter, at most 32 bytes (NI_MAXSERV, and QEMU's limit up to 10.0).
+// The address ends at the first comma. It may also be written
+// addr=HOST:PORT, the spelling of QEMU 10.1; String leaves addr= out.
 //
-// Options are the keys of QEMU's InetSocketAddress (qapi/sockets.json) and
-// both of QEMU's spellings are accepted. QEMU up to 10.0 (inet_parse in
-// util/qemu-sockets.c) takes a bare flag ("ipv4") or flag=on|off. QEMU 10.1
-// parses the options with QemuOpts, which also takes "noipv4" for off and
-// the values yes, no, true, false, y, n (qapi_bool_parse in
-// qapi/qapi-util.c); livemig accepts all of them and writes on and off.
+// Options are the keys of QEMU's InetSocketAddress (qapi/sockets.json).
+// QEMU changed how it reads them in 10.1. Up to 10.0, inet_parse
+// (util/qemu-sockets.c) reads the address with sscanf and looks for each
+// known ",key" with strstr, ignoring everything else; 7.2 and 10.0 behave
+// alike. 10.1 (commit 316e8ee8d6) gives the whole string to QemuOpts
+// (util/qemu-option.c) with addr as the implied key of the first item.
+// Where the versions disagree, livemig takes the newer reading, unless that
+// would silently give another meaning to a spelling an older QEMU took:
+// such a spelling is an error that says what each version makes of it.
+// Older QEMUs ignore what they do not know, so a spelling that only they
+// ignore (noipv4, numeric) is read as 10.1 reads it; livemig never ignores
+// an option. The rules, with the QEMU source of each (keys below):
+//
+//	| Spelling                      | QEMU 7.2         | QEMU 10.0        | QEMU 10.1          | livemig          | Source   |
+//	|-------------------------------|------------------|------------------|--------------------|------------------|----------|
+//	| unknown key: bogus=1          | ignored          | ignored          | error              | error            | A H O3   |
+//	| id=ID                         | ignored          | ignored          | QemuOpts ID,       | error (unknown)  | H O5     |
+//	|                               |                  |                  |   dropped          |                  |          |
+//	| bare switch: ipv4             | on               | on               | on                 | on               | A O1     |
+//	| no + switch: noipv4           | ignored          | ignored          | off                | off              | H O1     |
+//	| ipv4=yes|no|true|false|y|n    | error            | error            | on or off          | on or off        | H B      |
+//	| numeric                       | ignored          | ignored          | taken              | taken            | H P      |
+//	| keep-alive-count=N, -idle=,   | error: read as   | error: read as   | taken              | taken            | H A P    |
+//	|   -interval=                  |   keep-alive     |   keep-alive     |                    |                  |          |
+//	| a key twice: to=5,to=6        | the first: 5     | the first: 5     | the last: 6        | error            | H A O4   |
+//	| to=4450                       | 4450             | 4450             | 4450               | 4450             | A O6     |
+//	| to=04450 (leading zero)       | 4450             | 4450             | 2344 (octal)       | error            | H A O6 C |
+//	| to=0x1162                     | error            | error            | 4450               | 4450             | H O6 C   |
+//	| to=0b11                       | error            | error            | the C library's    | error            | H C      |
+//	|                               |                  |                  |   strtoull decides |                  |          |
+//	| to=+5, to= 5, to=-1           | 5, 5, 65535      | 5, 5, 65535      | 5, 5, 65535        | error            | H A C    |
+//	| to=70000                      | 4464 (low bits)  | 4464 (low bits)  | 4464 (low bits)    | error            | H A O6   |
+//	| port 04450                    | 4450             | 4450             | 4450               | 4450             | H G      |
+//	| port 0x1162                   | a service name   | a service name   | a service name     | a service name   | G        |
+//	| ",,": tcp::1,,ipv6            | empty item,      | empty item,      | a comma inside the | error            | H A O2   |
+//	|                               |   skipped        |   skipped        |   value before it  |                  |          |
+//	| trailing comma: tcp::1,       | ignored          | ignored          | ignored            | error            | H O1     |
+//	| addr=HOST:PORT, first         | host "addr=HOST" | host "addr=HOST" | HOST:PORT          | HOST:PORT        | H P O1   |
+//	| addr=[IPV6]:PORT              | host "addr=["    | host "addr=["    | misread: host "["  | error            | P        |
+//	| HOST:PORT,addr=H2:P2          | ignored          | ignored          | H2:P2 (the last)   | error            | A O4     |
+//	| ipv4=on,addr=HOST:PORT        | bad host         | bad host         | HOST:PORT, ipv4=on | error            | H P O1   |
+//	| host of 65 to 253 bytes       | error            | error            | taken              | taken            | A P      |
+//
+// Sources. A: inet_parse and inet_parse_flag in util/qemu-sockets.c, 7.2
+// and 10.0: sscanf "%64[^:]:%32[^,]" (or "[%64[^]]]:%32[^,]") for the
+// address, strstr for ",to=", ",ipv4", ",ipv6", ",keep-alive" and
+// ",mptcp", sscanf "%d" for the number after ",to=", and only on, off or
+// nothing after a switch (so ",ipv4=on,,x" is an error); the int is then
+// stored in the uint16 to field. P: inet_parse in util/qemu-sockets.c,
+// 10.1: qemu_opts_parse over inet_opts, whose implied_opt_name is "addr";
+// it looks for '[' only at the start of the whole string, then splits
+// addr's value at "]:" or at its first ':'. In util/qemu-option.c, 10.1:
+// O1 get_opt_name_value (a first item without '=' is addr's value; a
+// later item without '=' is a switch set on, or off after a "no" prefix; a
+// last ',' is stepped over), O2 get_opt_value (",," is one comma of the
+// value), O3 opt_validate ("Invalid parameter"), O4 qemu_opt_find (searches
+// from the end), O5 opts_parse and opts_do_parse (id= names the option
+// group and is no option), O6 parse_option_number (qemu_strtou64 with base
+// 0; inet_parse stores the uint64 in the uint16 to or the uint32
+// keep-alive fields). B: qapi_bool_parse in qapi/qapi-util.c. C:
+// qemu_strtou64 in util/cutils.c, which is strtoull over the whole string:
+// leading blanks and a sign pass, -1 becomes the largest value, a leading
+// 0 means octal, 0x hex, and 0b binary only where the C library follows
+// C23 (glibc from 2.38 with _GNU_SOURCE, which QEMU defines). G: in every
+// version the port stays a string and goes to getaddrinfo, and glibc reads
+// a numeric service in decimal; anything else is a service name. H: seen
+// with Debian's QEMU 7.2.22 and 10.0.2, by starting them with -incoming and
+// reading query-migrate's socket-address or QEMU's error (no 10.1 binary
+// was at hand; its column comes from the source).
+//
+// So numbers (to= and the keep-alive counts) are decimal digits without a
+// leading zero, or 0x or 0X and hex digits; String writes them in
+// decimal. A leading zero is refused in the keep-alive counts too: QEMU
+// 10.0 has none, but livemig read them in decimal before. A comma never belongs to a tcp value: no host name, address,
+// port or option value holds one, so ",," is refused wherever it stands,
+// in the host too, where 10.1 would keep a comma in the name that no
+// resolver takes. A trailing comma is refused although every QEMU version
+// ignores it, as the sign of an option list cut short.
 //
 // Checks beyond QEMU's syntax, made here so that mistakes fail early: to=
 // needs a numeric PORT and must not be below it; ipv4=off together with
@@ -85,9 +158,6 @@
 // TCP_KEEPCNT, TCP_KEEPIDLE and TCP_KEEPINTVL (whose upper limits, 127 and
 // 32767 on Linux, are left to the kernel); a zero field therefore always
 // means absent. They are accepted whatever keep-alive says.
-//
-// QEMU 10.1 also lets ",," stand for a literal comma; no tcp value can
-// contain a comma, so livemig rejects ",," as an empty option.
 //
 // # unix and exec
 //

@@ -43,8 +43,19 @@ func FuzzParse(f *testing.F) {
 		"tcp::1,ipv4=yes,ipv6=n",    // qapi_bool_parse spellings
 		"tcp::1,ipv4=off,ipv6=off",  // both families off
 		"tcp::1,ipv4,ipv4",          // duplicate
-		"tcp::1,,ipv4",              // ",," (QemuOpts escape) is an empty option
+		"tcp::1,,ipv4",              // ",,": QEMU 10.1 escape, 10.0 empty option
 		"tcp::1,",                   // trailing comma
+		"tcp::1,to=04450",           // leading zero: 10.1 octal, 10.0 decimal
+		"tcp::1,to=089",             // leading zero, no octal digits
+		"tcp::4450,to=0x1162",       // hex: 10.1 only
+		"tcp::1,to=0x",              // hex prefix without digits
+		"tcp::1,to=0b1",             // binary: C-library dependent in 10.1
+		"tcp::1,to=+2",              // sign: QEMU takes it, livemig does not
+		"tcp::1,to=0x10000",         // hex out of range
+		"tcp:addr=h:1",              // QemuOpts implied key (10.1)
+		"tcp:addr=[::1]:1",          // 10.1 misreads brackets after addr=
+		"tcp:h:1,addr=g:2",          // 10.1: the last addr wins
+		"tcp:ipv4=on,addr=h:1",      // option before the address
 		"tcp:10.0.0.1:1,numeric=on", // numeric with an IP
 		"tcp:name:1,numeric=on",     // numeric with a name
 		"tcp::1,keep-alive=on,keep-alive-count=9,keep-alive-idle=60,keep-alive-interval=5",
@@ -145,7 +156,7 @@ func FuzzParse(f *testing.F) {
 // makes of the input's address part and of Inet.HostPort.
 func checkSplitHostPort(t *testing.T, s string, a Address) {
 	t.Helper()
-	addr, _, _ := strings.Cut(strings.TrimPrefix(s, "tcp:"), ",")
+	addr, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(s, "tcp:"), keyAddr+"="), ",")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatalf("Parse(%q) succeeded but net.SplitHostPort(%q): %v", s, addr, err)

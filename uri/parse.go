@@ -10,6 +10,7 @@ import (
 
 // Option keys, as written in a URI.
 const (
+	keyAddr              = "addr"
 	keyTo                = "to"
 	keyNumeric           = "numeric"
 	keyIPv4              = "ipv4"
@@ -113,9 +114,23 @@ func (p *parser) parse() (*Address, *Error) {
 	return a, nil
 }
 
-// parseTCP parses HOST:PORT[,OPTION]... at offset off.
+// parseTCP parses [addr=]HOST:PORT[,OPTION]... at offset off.
 func (p *parser) parseTCP(a *Address, body string, off int) *Error {
 	in := &a.Inet
+	if i := strings.Index(body, ",,"); i >= 0 {
+		return p.fail(off+i, "',,' in a tcp address: QEMU 10.1 reads it as a comma inside the value before it, QEMU up to 10.0 as an empty option, and no tcp host, port or option value holds a comma: expected a single ','")
+	}
+	if strings.HasPrefix(body, keyAddr+"=") {
+		// QemuOpts' implied key: "addr=HOST:PORT" is "HOST:PORT".
+		body, off = body[len(keyAddr)+1:], off+len(keyAddr)+1
+		if strings.HasPrefix(body, "[") {
+			return p.fail(off, "'[' after addr=: QEMU 10.1 looks for the brackets of an IPv6 address only at the start of the URI and misreads them here: expected tcp:[IPV6]:PORT without addr=")
+		}
+	} else if item, _, _ := strings.Cut(body, ","); !strings.HasPrefix(item, "[") {
+		if key, _, ok := strings.Cut(item, "="); ok && key != "" && !strings.Contains(key, ":") {
+			return p.fail(off, "option %q before the address: expected HOST:PORT or addr=HOST:PORT first (QEMU 10.1 would take the address from a later addr=; livemig wants it first)", key)
+		}
+	}
 	var rest string // ":PORT[,options]"
 	restOff := off
 	if strings.HasPrefix(body, "[") {
@@ -161,6 +176,9 @@ func (p *parser) parseTCP(a *Address, body string, off int) *Error {
 		return err
 	}
 	if len(port) < len(rest) {
+		if opts == "" || strings.HasSuffix(opts, ",") {
+			return p.fail(len(p.in)-1, "trailing ',': expected an option after it (QEMU ignores a trailing comma; livemig takes it for a cut option list)")
+		}
 		list, err := p.splitOptions(opts, restOff+len(port)+1)
 		if err != nil {
 			return err
@@ -331,6 +349,8 @@ func (p *parser) tcpOptions(a *Address, list []option) *Error {
 			}
 		case keyTLSCreds, keyTLSHostname, keyTLSAuthz:
 			tls = append(tls, *o)
+		case keyAddr:
+			return p.fail(o.off, "addr= after the address: QEMU 10.1 would let it replace the address given first, QEMU up to 10.0 ignores it: expected the address once, at the start")
 		default:
 			return p.fail(o.off, "unknown option %q: expected one of to, numeric, ipv4, ipv6, keep-alive, keep-alive-count, keep-alive-idle, keep-alive-interval, mptcp, tls-creds, tls-hostname, tls-authz", key)
 		}
@@ -364,7 +384,7 @@ func (p *parser) tcpOptions(a *Address, list []option) *Error {
 // markSeen records key and fails if it was given before.
 func (p *parser) markSeen(seen map[string]bool, key string, o *option) *Error {
 	if seen[key] {
-		return p.fail(o.off, "duplicate option %s: expected each option at most once", key)
+		return p.fail(o.off, "duplicate option %s: expected each option at most once (QEMU up to 10.0 takes the first, QEMU 10.1 the last)", key)
 	}
 	seen[key] = true
 	return nil
@@ -382,23 +402,75 @@ func (p *parser) parseBool(o *option) (Switch, *Error) {
 	return Unset, p.fail(o.valOff(), "invalid value %q for %s: expected on or off", o.value, o.key)
 }
 
-// parseUint parses the decimal value of a numeric option of the given bit
-// size; nonzero rejects 0.
+// parseUint parses the value of a numeric tcp option of the given bit
+// size; nonzero rejects 0. It takes what QEMU 10.1 and QEMU up to 10.0 read
+// alike: decimal digits without a leading zero, and (new in 10.1, an error
+// before) 0x or 0X and hex digits. The package doc's tcp table says why
+// each other spelling is refused.
 func (p *parser) parseUint(o *option, bits int, nonzero bool) (uint64, *Error) {
-	if !o.hasVal || o.value == "" {
+	v := o.value
+	if !o.hasVal || v == "" {
 		return 0, p.fail(o.off+len(o.key), "%s needs a value: expected %s=NUMBER", o.key, o.key)
 	}
-	if !allDigits(o.value) {
-		return 0, p.fail(o.valOff(), "invalid value %q for %s: expected a decimal number", o.value, o.key)
+	var n uint64
+	var err error
+	switch {
+	case len(v) > 1 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X'):
+		if len(v) == 2 {
+			return 0, p.fail(o.valOff()+2, "missing hex digits after %s in %s=%s: expected %s=0x and hex digits", v, o.key, v, o.key)
+		}
+		for i := 2; i < len(v); i++ {
+			if !isHex(v[i]) {
+				return 0, p.fail(o.valOff()+i, "invalid character %q in hex value %s=%s: expected hex digits after 0x", v[i], o.key, v)
+			}
+		}
+		n, err = strconv.ParseUint(v[2:], 16, bits)
+	case len(v) > 1 && v[0] == '0' && (v[1] == 'b' || v[1] == 'B'):
+		return 0, p.fail(o.valOff(), "binary value %s=%s: QEMU up to 10.0 rejects it, and QEMU 10.1 reads it with strtoull, where 0b is a C23 prefix that only newer C libraries take: expected decimal digits or 0x and hex digits", o.key, v)
+	case allDigits(v) && len(v) > 1 && v[0] == '0':
+		older := "QEMU up to 10.0 as decimal"
+		if o.key != keyTo {
+			older = "not as decimal" // QEMU up to 10.0 has no such option
+		}
+		return 0, p.fail(o.valOff(), "%s=%s has a leading zero: QEMU 10.1 reads it as octal (%s), %s (%s): expected the number without leading zeros, in decimal or as 0x and hex digits", o.key, v, octalReading(v), older, decimalReading(v))
+	case allDigits(v):
+		n, err = strconv.ParseUint(v, 10, bits)
+	case v[0] == '+' || v[0] == '-' || v[0] == ' ' || v[0] == '\t':
+		return 0, p.fail(o.valOff(), "invalid value %q for %s: expected an unsigned number without sign or blanks (QEMU would take them, and turn -1 into the largest value)", v, o.key)
+	default:
+		return 0, p.fail(o.valOff(), "invalid value %q for %s: expected decimal digits or 0x and hex digits", v, o.key)
 	}
-	n, err := strconv.ParseUint(o.value, 10, bits)
 	if err != nil {
-		return 0, p.failErr(o.valOff(), strconv.ErrRange, "%s=%s out of range: expected at most %d", o.key, o.value, uint64(1)<<bits-1)
+		return 0, p.failErr(o.valOff(), strconv.ErrRange, "%s=%s out of range: expected at most %d (QEMU would keep only the low %d bits)", o.key, v, uint64(1)<<bits-1, bits)
 	}
 	if nonzero && n == 0 {
-		return 0, p.fail(o.valOff(), "%s=0: expected a number from 1 (the kernel rejects 0)", o.key)
+		return 0, p.fail(o.valOff(), "%s=%s: expected a number from 1 (the kernel rejects 0)", o.key, v)
 	}
 	return n, nil
+}
+
+// octalReading says what QEMU 10.1's strtoull with base 0 makes of the
+// digits s, which start with '0'.
+func octalReading(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] > '7' {
+			return "an error, as " + s[i:i+1] + " is no octal digit"
+		}
+	}
+	n, err := strconv.ParseUint(s, 8, 64)
+	if err != nil {
+		return "out of range"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// decimalReading returns the digits s without leading zeros, which is what
+// QEMU up to 10.0 reads with sscanf's %d.
+func decimalReading(s string) string {
+	if t := strings.TrimLeft(s, "0"); t != "" {
+		return t
+	}
+	return "0"
 }
 
 // tlsOptions applies tls-creds, tls-hostname and tls-authz options.

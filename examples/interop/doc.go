@@ -1,6 +1,9 @@
 // Package interop holds the interoperability tests against real QEMU
-// (Debian's qemu-system-x86, 7.2 on Debian 12) and real GnuTLS and OpenSSL
-// tools. It has no code of its own; see the _test.go files:
+// and real GnuTLS and OpenSSL tools. Every scenario runs once per
+// installed QEMU (internal/qemutest.Each): Debian 12's 7.2 and, in CI,
+// QEMU 10.0 from bookworm-backports, as subtests named after the version
+// ("TestQEMUToLivemigTLS/qemu-10.0.2/rsa-certtool"). It has no code of
+// its own; see the _test.go files:
 //
 //  1. QEMU source -> livemig destination over TLS (raw mode): the whole
 //     stream is validated with internal/vmstream, every RAM page is checked
@@ -10,7 +13,8 @@
 //     equals the source's.
 //  3. The same with multifd, 2 channels.
 //  4. QEMU migrate to exec:cat > FILE (and through migrate-proxy --to
-//     file:PATH): migrate-analyze agrees with QEMU 7.2's section list;
+//     file:PATH): migrate-analyze agrees with QEMU's machine type (and
+//     with QEMU 7.2's section list on 7.2);
 //     corrupted copies are reported at the right offset.
 //  5. A TLS failure (wrong CA) between QEMU and livemig fails both sides
 //     with a message naming the certificate problem.

@@ -116,12 +116,15 @@ func opensslPKI(t *testing.T, dir string) pki {
 	return p
 }
 
-// forEachPKI runs f once per key type, each with a fresh PKI.
-func forEachPKI(t *testing.T, f func(t *testing.T, p pki)) {
-	for _, m := range pkiMakers {
-		t.Run(m.name, func(t *testing.T) {
-			qemutest.Require(t, qemutest.Binary, m.tool)
-			f(t, m.build(t, t.TempDir()))
-		})
-	}
+// forEachPKI runs f once per installed QEMU (qemutest.Each) and key
+// type, each with a fresh PKI: subtests "qemu-10.0.2/rsa-certtool".
+func forEachPKI(t *testing.T, f func(t *testing.T, q qemutest.QEMU, p pki)) {
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) {
+		for _, m := range pkiMakers {
+			t.Run(m.name, func(t *testing.T) {
+				qemutest.Require(t, m.tool)
+				f(t, q, m.build(t, t.TempDir()))
+			})
+		}
+	})
 }

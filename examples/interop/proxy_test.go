@@ -28,7 +28,7 @@ import (
 // its main channel from the multifd ones by arrival order, the garbage is
 // refused, and the idle connections are still open afterwards.
 func TestQEMUThroughTLSProxies(t *testing.T) {
-	forEachPKI(t, func(t *testing.T, p pki) {
+	forEachPKI(t, func(t *testing.T, q qemutest.QEMU, p pki) {
 		for _, tc := range []struct {
 			name          string
 			multifd, idle int
@@ -37,15 +37,15 @@ func TestQEMUThroughTLSProxies(t *testing.T) {
 			{"multifd-2", 2, 0},
 			{"multifd-2-idle", 2, 3},
 		} {
-			t.Run(tc.name, func(t *testing.T) { proxied(t, p, tc.multifd, tc.idle) })
+			t.Run(tc.name, func(t *testing.T) { proxied(t, q, p, tc.multifd, tc.idle) })
 		}
 	})
 }
 
-func proxied(t *testing.T, p pki, multifd, idle int) {
+func proxied(t *testing.T, q qemutest.QEMU, p pki, multifd, idle int) {
 	ctx := testwait.Context(t)
-	src := qemutest.Start(t, qemutest.Options{})
-	dst := qemutest.Start(t, qemutest.Options{Incoming: true})
+	src := qemutest.Start(t, qemutest.Options{QEMU: q})
+	dst := qemutest.Start(t, qemutest.Options{QEMU: q, Incoming: true})
 	if multifd > 0 {
 		for _, vm := range []*qemutest.VM{src, dst} {
 			if err := vm.QMP.SetCapabilities(ctx, map[string]bool{"multifd": true}); err != nil {

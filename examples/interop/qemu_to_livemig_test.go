@@ -39,9 +39,9 @@ func listenLivemig(t *testing.T, serverDir string) *migration.Listener {
 
 // startTLSSource starts a 128 MiB keystream QEMU source with client
 // credentials from clientDir and points its migration at port over TLS.
-func startTLSSource(t *testing.T, clientDir string) *qemutest.VM {
+func startTLSSource(t *testing.T, q qemutest.QEMU, clientDir string) *qemutest.VM {
 	t.Helper()
-	src := qemutest.Start(t, qemutest.Options{Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + clientDir + ",endpoint=client"}})
+	src := qemutest.Start(t, qemutest.Options{QEMU: q, Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + clientDir + ",endpoint=client"}})
 	if err := src.QMP.SetParameters(testwait.Context(t), map[string]any{"tls-creds": "tls0", "tls-hostname": "localhost"}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,9 @@ func startTLSSource(t *testing.T, clientDir string) *qemutest.VM {
 // TestQEMUToLivemigTLS is scenario 1 (and 6): QEMU 7.2 migrates over TLS
 // into a livemig destination in raw mode, which validates the whole stream.
 func TestQEMUToLivemigTLS(t *testing.T) {
-	forEachPKI(t, func(t *testing.T, p pki) {
+	forEachPKI(t, func(t *testing.T, q qemutest.QEMU, p pki) {
 		ln := listenLivemig(t, p.ServerDir)
-		src := startTLSSource(t, p.ClientDir)
+		src := startTLSSource(t, q, p.ClientDir)
 		ctx := testwait.Context(t)
 		port := ln.Addr().Inet.Port
 		if err := src.QMP.Migrate(ctx, "tcp:127.0.0.1:"+port); err != nil {
@@ -112,15 +112,15 @@ func TestQEMUToLivemigTLS(t *testing.T) {
 // livemig server certificate come from different CAs. Both sides fail, and
 // the messages name the certificate problem.
 func TestTLSWrongCA(t *testing.T) {
-	forEachPKI(t, func(t *testing.T, p pki) {
+	forEachPKI(t, func(t *testing.T, q qemutest.QEMU, p pki) {
 		other := pkiMakers[0]
 		if p.Name == other.name {
 			other = pkiMakers[1]
 		}
 		qemutest.Require(t, other.tool)
-		q := other.build(t, t.TempDir())
-		ln := listenLivemig(t, q.ServerDir) // a CA the QEMU client does not trust, and vice versa
-		src := startTLSSource(t, p.ClientDir)
+		oq := other.build(t, t.TempDir())
+		ln := listenLivemig(t, oq.ServerDir) // a CA the QEMU client does not trust, and vice versa
+		src := startTLSSource(t, q, p.ClientDir)
 		ctx := testwait.Context(t)
 		if err := src.QMP.Migrate(ctx, "tcp:127.0.0.1:"+ln.Addr().Inet.Port); err != nil {
 			t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 
 // startTLSDest starts a destination QEMU with server credentials from
 // serverDir listening for a TLS migration on a free loopback port.
-func startTLSDest(t *testing.T, serverDir string, memSize int64) (*qemutest.VM, string) {
+func startTLSDest(t *testing.T, q qemutest.QEMU, serverDir string, memSize int64) (*qemutest.VM, string) {
 	t.Helper()
-	dst := qemutest.Start(t, qemutest.Options{Incoming: true, MemSize: memSize,
+	dst := qemutest.Start(t, qemutest.Options{QEMU: q, Incoming: true, MemSize: memSize,
 		Args: []string{"-object", "tls-creds-x509,id=tls0,dir=" + serverDir + ",endpoint=server,verify-peer=on"}})
 	ctx := testwait.Context(t)
 	if err := dst.QMP.SetParameters(ctx, map[string]any{"tls-creds": "tls0"}); err != nil {
@@ -48,12 +48,12 @@ func startTLSDest(t *testing.T, serverDir string, memSize int64) (*qemutest.VM, 
 // destination whose GnuTLS server checks livemig's client certificate;
 // QEMU loads it, and its RAM equals the source's. Runs with both PKIs.
 func TestSavedStreamIntoQEMUOverTLS(t *testing.T) {
-	forEachPKI(t, func(t *testing.T, p pki) {
+	forEachPKI(t, func(t *testing.T, q qemutest.QEMU, p pki) {
 		const size = 64 << 20
-		src := qemutest.Start(t, qemutest.Options{MemSize: size})
+		src := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: size})
 		state := filepath.Join(t.TempDir(), "vm.state")
 		src.SaveStream(t, state)
-		dst, port := startTLSDest(t, p.ServerDir, size)
+		dst, port := startTLSDest(t, q, p.ServerDir, size)
 		px := start(t, "migrate-proxy", "--raw", "--listen", "file:"+state,
 			"--to", "tcp:127.0.0.1:"+port+",tls-creds=tls0,tls-hostname=localhost",
 			"--object", "tls-creds-x509,id=tls0,dir="+p.ClientDir+",endpoint=client")
@@ -85,20 +85,20 @@ func TestSavedStreamIntoQEMUOverTLS(t *testing.T) {
 // CA that did not sign QEMU's server certificate: the proxy reports the
 // certificate problem and the QEMU destination's migration fails.
 func TestLivemigClientWrongCA(t *testing.T) {
-	forEachPKI(t, func(t *testing.T, p pki) {
+	forEachPKI(t, func(t *testing.T, q qemutest.QEMU, p pki) {
 		other := pkiMakers[0]
 		if p.Name == other.name {
 			other = pkiMakers[1]
 		}
 		qemutest.Require(t, other.tool)
-		q := other.build(t, t.TempDir())
-		src := qemutest.Start(t, qemutest.Options{MemSize: 16 << 20, ZeroRAM: true})
+		oq := other.build(t, t.TempDir())
+		src := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: 16 << 20, ZeroRAM: true})
 		state := filepath.Join(t.TempDir(), "vm.state")
 		src.SaveStream(t, state)
-		dst, port := startTLSDest(t, p.ServerDir, 16<<20)
+		dst, port := startTLSDest(t, q, p.ServerDir, 16<<20)
 		px := start(t, "migrate-proxy", "--raw", "--listen", "file:"+state,
 			"--to", "tcp:127.0.0.1:"+port+",tls-creds=tls0,tls-hostname=localhost",
-			"--object", "tls-creds-x509,id=tls0,dir="+q.ClientDir+",endpoint=client")
+			"--object", "tls-creds-x509,id=tls0,dir="+oq.ClientDir+",endpoint=client")
 		if code := px.wait(t); code != 1 || !strings.Contains(px.Stderr(), "certificate") {
 			t.Fatalf("the proxy exited %d; want 1 and a message naming the certificate:\n%s", code, px.Stderr())
 		}

@@ -1,7 +1,8 @@
 // Command migrate-analyze reads a QEMU migration stream (magic 0x5145564D,
-// version 3) from a file or stdin, lists its sections and configuration,
-// checks that it ends in EOF, and reports the first malformed byte with its
-// offset. Run it with --help for its flags and examples.
+// version 3) from a file, a file: migration URI or stdin, lists its
+// sections, configuration and RAM blocks, checks that it ends in EOF, and
+// reports the first malformed byte with its offset. Run it with --help for
+// its flags and examples.
 package main
 
 import (
@@ -10,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/livemig/livemig/examples/internal/cli"
 	"github.com/livemig/livemig/internal/vmstream"
+	"github.com/livemig/livemig/uri"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -20,17 +23,30 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	const name = "migrate-analyze"
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-analyze [--json] FILE|-",
-		Description: `Reads a QEMU migration stream (as saved by QEMU's "migrate exec:cat > FILE"
-or by "migrate-proxy --to file:FILE"; - reads stdin), lists its sections
-(type, id, name, instance, version, size) and the configuration section,
-decodes the RAM records, checks that it ends in EOF, and reports the first
-malformed byte with its offset. Device sections are found by their footers;
-see package internal/vmstream for the method and its limits. Exits 0 for a
-well-formed stream, 1 otherwise.`,
+		Synopsis: "migrate-analyze [--json] FILE | file:FILE[,offset=N] | -",
+		Description: `Reads a QEMU migration stream and checks it: lists its sections (type, id,
+name, instance, version, size) and the configuration section, decodes the
+RAM records and lists the RAM blocks (size, pages present, zero pages),
+checks that the stream ends in EOF, and reports the first malformed byte
+with its offset. Exits 0 for a well-formed stream, 1 otherwise.
+
+The input is a FILE as saved by "migrate exec:cat > FILE", by QEMU's
+"migrate file:FILE" or by "migrate-proxy --to file:FILE"; or the migration
+URI file:FILE,offset=N for a stream QEMU wrote from byte N of FILE on
+("migrate file:FILE,offset=N"; N in decimal or 0x hex); or - for stdin.
+Offsets in the listing and in errors are offsets in FILE.
+
+Streams made with the x-ignore-shared or mapped-ram capability are read as
+their configuration section says. A mapped-ram file (QEMU 9.0 and later,
+"migrate-set-capabilities mapped-ram" before "migrate file:FILE") keeps each
+RAM block's bitmap and pages at fixed places in the file: the tool checks
+each block's header, bitmap and pages region against the file, so it needs
+a FILE, not stdin. Device sections are found by their footers; see package
+internal/vmstream for the method and its limits.`,
 		Examples: []string{
 			"migrate-analyze /var/tmp/vm.state",
-			"migrate-analyze --json /var/tmp/vm.state | jq .Sections",
+			"migrate-analyze --json /var/tmp/vm.state | jq .RAM.Blocks",
+			"migrate-analyze file:/var/tmp/vm.state,offset=0x1000",
 			"cat /var/tmp/vm.state | migrate-analyze -",
 		},
 	}, stderr)
@@ -41,16 +57,10 @@ well-formed stream, 1 otherwise.`,
 	if fs.NArg() != 1 {
 		return cli.Fail(stderr, name, errors.New("want exactly one FILE, or - for stdin (see --help)"))
 	}
-	var r io.Reader = stdin
-	if p := fs.Arg(0); p != "-" {
-		f, err := os.Open(p)
-		if err != nil {
-			return cli.Fail(stderr, name, err)
-		}
-		defer f.Close()
-		r = f
+	rep, err := analyze(fs.Arg(0), stdin)
+	if rep == nil {
+		return cli.Fail(stderr, name, err)
 	}
-	rep, err := vmstream.Parse(r, nil)
 	if *asJSON {
 		out := struct {
 			*vmstream.Report
@@ -72,4 +82,39 @@ well-formed stream, 1 otherwise.`,
 		return cli.Fail(stderr, name, err)
 	}
 	return 0
+}
+
+// analyze parses the stream that arg names: "-" is stdin, "file:..." a
+// migration URI (path and start offset), anything else a path. A regular
+// file is read with vmstream.ParseFile, so mapped-ram works and offsets
+// are file offsets; anything else (stdin, a pipe) with vmstream.Parse. A
+// nil Report means the input could not be opened.
+func analyze(arg string, stdin io.Reader) (*vmstream.Report, error) {
+	if arg == "-" {
+		return vmstream.Parse(stdin, nil)
+	}
+	path, start := arg, int64(0)
+	if strings.HasPrefix(arg, "file:") {
+		a, err := uri.Parse(arg)
+		if err != nil {
+			return nil, err
+		}
+		path, start = a.File.Path, a.File.Offset
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		if start != 0 {
+			return nil, fmt.Errorf("%s is not a regular file, so it cannot be read from offset %d", path, start)
+		}
+		return vmstream.Parse(f, nil)
+	}
+	return vmstream.ParseFile(f, start, fi.Size(), nil)
 }

@@ -49,7 +49,7 @@ const qemuRunTimeout = 5 * time.Minute
 // first. They skip, with the reason, when QEMU is not installed.
 func qemuCases() []*benchCase {
 	skip := func(e *env) string {
-		if e.qemu == "" {
+		if e.qemu.Path == "" {
 			return qemuvm.Binary + " not installed; run `bash .ci/deps`"
 		}
 		if e.size%(1<<20) != 0 {
@@ -135,6 +135,7 @@ func (r *qemuRun) close() {
 // vm starts a QEMU and enables migration events on it.
 func (r *qemuRun) vm(ctx context.Context, name string, opts qemuvm.Options) (*qemuvm.VM, error) {
 	opts.MemSize = r.e.size
+	opts.QEMU = r.e.qemu
 	vm, err := qemuvm.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

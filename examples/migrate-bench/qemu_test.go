@@ -21,14 +21,17 @@ import (
 	"github.com/livemig/livemig/uri"
 )
 
-// TestQEMUCases runs the four QEMU cases once on a 64 MiB guest and checks
-// that each has its figures, that the drain stays within its RSS budget,
-// and that nothing is left behind: no child process, no RAM file in
-// /dev/shm.
+// TestQEMUCases runs the four QEMU cases once on a 64 MiB guest with each
+// installed QEMU (--qemu), and checks that each has its figures and names
+// its QEMU, that the drain stays within its RSS budget, and that nothing
+// is left behind: no child process, no RAM file in /dev/shm.
 func TestQEMUCases(t *testing.T) {
-	qemutest.Require(t)
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) { qemuCasesOn(t, q) })
+}
+
+func qemuCasesOn(t *testing.T, q qemutest.QEMU) {
 	shmBefore := shmFiles(t)
-	rs := runJSON(t, 0, "--only", "qemu", "--size", "64M", "--runs", "1")
+	rs := runJSON(t, 0, "--only", "qemu", "--size", "64M", "--runs", "1", "--qemu", q.Path)
 	for _, name := range []string{"qemu-tls", "qemu-tls-livemig-dest", "qemu-tls-proxy", "qemu-plain"} {
 		r := rs[name]
 		if r == nil {
@@ -38,6 +41,9 @@ func TestQEMUCases(t *testing.T) {
 		if r.Error != "" || r.Skipped != "" {
 			t.Errorf("%s: error %q, skipped %q", name, r.Error, r.Skipped)
 			continue
+		}
+		if r.QEMU != q.String() {
+			t.Errorf("%s: ran on %q, want %s", name, r.QEMU, q)
 		}
 		if r.Mbps <= 0 || r.QEMUMbps <= 0 || r.QEMUTotalMS <= 0 || r.CPUSPerGiB <= 0 || r.RSSMiBSrc <= 0 || r.RSSMiBDst <= 0 {
 			t.Errorf("%s: a figure is not positive: %+v", name, r)
@@ -94,7 +100,7 @@ func TestQEMUSkipReason(t *testing.T) {
 			t.Errorf("%s: skip reason %q", c.name, got)
 		}
 	}
-	e.qemu = "/usr/bin/" + qemuvm.Binary
+	e.qemu = qemuvm.QEMU{Path: "/usr/bin/" + qemuvm.Binary, Version: "7.2.22", Major: 7, Minor: 2, Micro: 22}
 	e.size = 64<<20 + 4096
 	if got := qemuCases()[0].skip(e); !strings.Contains(got, "1 MiB") {
 		t.Errorf("a size QEMU cannot take: skip reason %q", got)
@@ -122,13 +128,16 @@ func TestFirstFailure(t *testing.T) {
 // file, through a real TLS connection: intact it passes with every page
 // counted; with one RAM byte flipped, or cut short, it fails.
 func TestDrainChecksPages(t *testing.T) {
-	qemutest.Require(t)
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) { drainChecksPages(t, q) })
+}
+
+func drainChecksPages(t *testing.T, q qemutest.QEMU) {
 	const size = 16 << 20
 	dir := t.TempDir()
 	if _, err := testpki.Write(filepath.Join(dir, "pki"), nil); err != nil {
 		t.Fatal(err)
 	}
-	vm := qemutest.Start(t, qemutest.Options{MemSize: size})
+	vm := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: size})
 	state := filepath.Join(dir, "vm.state")
 	vm.SaveStream(t, state)
 	vm.Close()

@@ -16,7 +16,10 @@ import (
 // The source's RAM file has one byte flipped, as a transport or proxy
 // that changed it on the way would leave the destination.
 func TestQEMUDestinationChecked(t *testing.T) {
-	qemutest.Require(t)
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) { qEMUDestinationChecked(t, q) })
+}
+
+func qEMUDestinationChecked(t *testing.T, q qemutest.QEMU) {
 	noLeaks(t)
 	const size = 16 << 20
 	dir := t.TempDir()
@@ -37,7 +40,7 @@ func TestQEMUDestinationChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	e := &env{size: size, exe: mustExecutable(t), dir: dir, stderr: os.Stderr, qemuRAM: ram}
+	e := &env{size: size, exe: mustExecutable(t), dir: dir, stderr: os.Stderr, qemuRAM: ram, qemu: q}
 	ctx := testwait.Context(t)
 	_, err = runQEMU(ctx, e, qemuPlain)
 	if err == nil || !strings.Contains(err.Error(), "guest page at 0x5000 does not hold the keystream") {

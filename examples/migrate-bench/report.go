@@ -41,6 +41,7 @@ type result struct {
 	QEMUTotalMS float64 `json:"qemu_total_ms,omitempty"`
 	QEMUMbps    float64 `json:"qemu_mbps,omitempty"`
 
+	QEMU    string `json:"qemu,omitempty"` // the QEMU of a qemu-group case: "qemu-10.0.2"
 	Note    string `json:"note,omitempty"`
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
@@ -61,6 +62,9 @@ func results(e *env, outs []*outcome) []*result {
 		r := &result{Case: o.c.name, Baseline: o.c.baseline, Runs: len(o.samples), Nproc: e.nproc, Skipped: o.skipped}
 		if o.err != nil {
 			r.Error = o.err.Error()
+		}
+		if o.c.group == "qemu" && e.qemu.Path != "" {
+			r.QEMU = e.qemu.String()
 		}
 		if o.c.target != nil {
 			r.Target = o.c.target(e)
@@ -134,8 +138,12 @@ func writeJSON(w io.Writer, rs []*result) error {
 // writeTable prints the results for people: a header naming the machine,
 // one row per case, and the notes, skips and errors underneath.
 func writeTable(w io.Writer, e *env, rs []*result) {
-	fmt.Fprintf(w, "migrate-bench: %s per run, %d run(s), median shown; nproc %d, %s, %s\n\n",
+	fmt.Fprintf(w, "migrate-bench: %s per run, %d run(s), median shown; nproc %d, %s, %s",
 		formatSize(e.size), e.runs, e.nproc, e.cpuModel, e.goVersion)
+	if e.qemu.Path != "" {
+		fmt.Fprintf(w, ", %s (%s)", e.qemu, e.qemu.Path)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\tbaseline\tMbit/s\tbaseline Mbit/s\tratio\ttarget\tCPU s/GiB\tRSS src MiB\tRSS dst MiB\t")
 	var notes []string

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/livemig/livemig/examples/internal/cli"
+	"github.com/livemig/livemig/internal/qemuvm"
 	"github.com/livemig/livemig/internal/testpki"
 )
 
@@ -26,11 +26,11 @@ type env struct {
 	nproc     int    // CPUs this process may use
 	cpuModel  string // from /proc/cpuinfo
 	goVersion string
-	exe       string // this binary, re-executed for the children
-	dir       string // temporary directory of the whole run
-	serverDir string // QEMU-layout x509 server credentials (tls-creds-x509 dir)
-	clientDir string // ... and client credentials
-	qemu      string // path of qemu-system-x86_64, "" when not installed
+	exe       string      // this binary, re-executed for the children
+	dir       string      // temporary directory of the whole run
+	serverDir string      // QEMU-layout x509 server credentials (tls-creds-x509 dir)
+	clientDir string      // ... and client credentials
+	qemu      qemuvm.QEMU // the QEMU of the qemu group; zero Path when not installed
 	stderr    io.Writer
 
 	// qemuRAM is the keystream RAM file every QEMU source maps, written
@@ -80,6 +80,7 @@ the peak RSS of each side. Cases (name, group, what it measures):` + list.String
 	asJSON := fs.Bool("json", false, "print one JSON object per case on stdout instead of the table")
 	only := fs.String("only", "", "comma-separated cases or groups to run, with their baselines (e.g. tls-stream,qemu)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long (e.g. 10m)")
+	qemuBin := fs.String("qemu", "", "qemu-system-x86_64 binary for the qemu group (default: the one in PATH);\none unpacked under PREFIX/usr/bin gets -L PREFIX/usr/share/qemu\n(e.g. /opt/livemig/qemu-10.0/usr/bin/qemu-system-x86_64)")
 	if ok, code := cli.Parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -104,7 +105,7 @@ the peak RSS of each side. Cases (name, group, what it measures):` + list.String
 	ctx, cancelT := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("--timeout %v reached", *timeout))
 	defer cancelT()
 
-	e, cleanup, err := newEnv(int64(size), *runs, stderr)
+	e, cleanup, err := newEnv(int64(size), *runs, *qemuBin, stderr)
 	if err != nil {
 		return cli.Fail(stderr, name, err)
 	}
@@ -140,10 +141,21 @@ the peak RSS of each side. Cases (name, group, what it measures):` + list.String
 	return 0
 }
 
-// newEnv describes the machine, writes the throwaway PKI and returns a
+// newEnv describes the machine, finds the QEMU (qemuBin, or the one in
+// PATH when qemuBin is ""), writes the throwaway PKI and returns a
 // cleanup function that runs what atExit registered and removes the
-// temporary directory.
-func newEnv(size int64, runs int, stderr io.Writer) (*env, func(), error) {
+// temporary directory. A qemuBin that cannot be run is an error; a
+// missing default QEMU only skips the qemu group.
+func newEnv(size int64, runs int, qemuBin string, stderr io.Writer) (*env, func(), error) {
+	var q qemuvm.QEMU
+	if qemuBin != "" {
+		var err error
+		if q, err = qemuvm.Probe(qemuBin); err != nil {
+			return nil, nil, fmt.Errorf("--qemu: %w", err)
+		}
+	} else if p, err := qemuvm.Probe(qemuvm.Binary); err == nil {
+		q = p
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -169,9 +181,7 @@ func newEnv(size int64, runs int, stderr io.Writer) (*env, func(), error) {
 		size: size, runs: runs, nproc: runtime.NumCPU(), cpuModel: cpuModel(), goVersion: runtime.Version(),
 		exe: exe, dir: dir, stderr: stderr,
 		serverDir: filepath.Join(dir, "pki", "server"), clientDir: filepath.Join(dir, "pki", "client"),
-	}
-	if p, err := exec.LookPath("qemu-system-x86_64"); err == nil {
-		e.qemu = p
+		qemu: q,
 	}
 	return e, cleanup, nil
 }

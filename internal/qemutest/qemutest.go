@@ -6,9 +6,23 @@
 // Every VM is killed and reaped by t.Cleanup, and its files (QMP socket,
 // RAM file, QEMU's log) are removed after it.
 //
-// When qemu-system-x86_64 is missing, [Require] skips the test with the
-// reason, unless the environment has CI=true, in which case it fails: CI
-// installs QEMU (.ci/deps), so its absence there is a defect.
+// # Which QEMU
+//
+// Two QEMUs matter: Debian's 7.2 and current QEMU (10.0 from Debian's
+// bookworm-backports, which .ci/deps unpacks under /opt/livemig beside
+// 7.2). The environment variable LIVEMIG_QEMU chooses them: a
+// comma-separated list of qemu-system-x86_64 binaries. Unset, it means
+// the one in PATH plus every /opt/livemig/qemu-*/usr/bin one (see
+// qemuvm.Installed). A test that talks to QEMU runs once per QEMU, as
+// subtests named after the version ([Each]: "TestX/qemu-10.0.2"), so the
+// log says which QEMU passed or failed. A scenario that needs a newer
+// QEMU than one of them skips that subtest, saying so.
+//
+// When no QEMU is installed, [Require] and [Each] skip the test with the
+// reason, unless the environment has CI=true, in which case they fail: CI
+// installs QEMU (.ci/deps), so its absence there is a defect. With
+// CI=true, [Each] also fails when the QEMUs do not include both a 7.x and
+// a 10.x or later, the two versions CI promises to test.
 package qemutest
 
 import (
@@ -27,6 +41,9 @@ import (
 
 // Binary is the QEMU system emulator the tests run.
 const Binary = qemuvm.Binary
+
+// QEMU is one installed QEMU (see qemuvm.QEMU).
+type QEMU = qemuvm.QEMU
 
 // DefaultMemSize is the guest RAM of a VM when Options.MemSize is 0.
 const DefaultMemSize = qemuvm.DefaultMemSize
@@ -68,6 +85,14 @@ func Require(t testing.TB, tools ...string) {
 	}
 	var missing []string
 	for _, tool := range tools {
+		if tool == Binary {
+			if list, err := qemuvm.Installed(); err != nil {
+				t.Fatal(err)
+			} else if len(list) == 0 {
+				missing = append(missing, tool)
+			}
+			continue
+		}
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -116,24 +141,77 @@ func (vm *VM) SaveStream(t testing.TB, path string) {
 	}
 }
 
-// LoadObject starts QEMU with no machine and no guest, with one -object
+// Save sets the migration capabilities caps (none if nil), migrates vm to
+// uri (such as "file:PATH" or "exec:cat > PATH") and waits until QEMU
+// reports completed, failing t on error or after 60 s.
+func (vm *VM) Save(t testing.TB, caps map[string]bool, uri string) {
+	t.Helper()
+	ctx := Context(t, 60*time.Second)
+	if len(caps) > 0 {
+		if err := vm.QMP.SetCapabilities(ctx, caps); err != nil {
+			t.Fatalf("%s: %v", vm.QEMU, err)
+		}
+	}
+	if err := vm.VM.Save(ctx, uri); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each runs f once per installed QEMU, as a subtest named after its
+// version ("qemu-7.2.22"), after [Require]. With CI=true it fails t when
+// the installed QEMUs lack a 7.x or a 10.x-or-later one.
+func Each(t *testing.T, f func(t *testing.T, q QEMU)) {
+	t.Helper()
+	Require(t)
+	list, _ := qemuvm.Installed()
+	if os.Getenv("CI") == "true" {
+		if err := ciCoverage(list); err != nil {
+			t.Fatalf("CI=true: %v", err)
+		}
+	}
+	for _, q := range list {
+		t.Run(q.String(), func(t *testing.T) {
+			t.Logf("%s (%s)", q, q.Path)
+			f(t, q)
+		})
+	}
+}
+
+// ciCoverage returns an error unless list holds a QEMU 7.x and a QEMU 10
+// or later.
+func ciCoverage(list []QEMU) error {
+	var old, current bool
+	for _, q := range list {
+		old = old || q.Major == 7
+		current = current || q.Major >= 10
+	}
+	if old && current {
+		return nil
+	}
+	names := make([]string, len(list))
+	for i, q := range list {
+		names[i] = q.String()
+	}
+	return fmt.Errorf("the QEMUs found (%s) should include 7.x and 10.x or later: run `bash .ci/deps`, or set %s",
+		strings.Join(names, ", "), qemuvm.EnvQEMU)
+}
+
+// LoadObject starts QEMU q with no machine and no guest, with one -object
 // option (such as "tls-creds-x509,id=t0,dir=DIR,endpoint=server"), and
 // returns nil when QEMU created the object, or an error holding what QEMU
 // printed when it refused it. QEMU is asked to quit over QMP once it is
-// up. It skips t as [Require] does when QEMU is missing, and fails t when
-// QEMU cannot be run at all.
-func LoadObject(t testing.TB, object string) error {
+// up. It fails t when QEMU cannot be run at all.
+func LoadObject(t testing.TB, q QEMU, object string) error {
 	t.Helper()
-	Require(t)
 	ctx := testwait.Context(t)
-	cmd := exec.CommandContext(ctx, Binary, "-nodefaults", "-machine", "none", "-display", "none",
-		"-S", "-qmp", "stdio", "-object", object)
+	cmd := exec.CommandContext(ctx, q.Path, append(q.Args(), "-nodefaults", "-machine", "none", "-display", "none",
+		"-S", "-qmp", "stdio", "-object", object)...)
 	cmd.Stdin = strings.NewReader("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("%s -object %s: no answer: %v", Binary, object, ctx.Err())
+		t.Fatalf("%s -object %s: no answer: %v", q, object, ctx.Err())
 	}
 	var exit *exec.ExitError
 	switch {
@@ -142,19 +220,6 @@ func LoadObject(t testing.TB, object string) error {
 	case errors.As(err, &exit):
 		return errors.New(strings.TrimSpace(stderr.String()))
 	}
-	t.Fatalf("running %s: %v", Binary, err)
+	t.Fatalf("running %s: %v", q.Path, err)
 	return nil
-}
-
-// Version returns the first line of `qemu-system-x86_64 --version`, for
-// logs; it skips t as [Require] does when QEMU is missing.
-func Version(t testing.TB) string {
-	t.Helper()
-	Require(t)
-	out, err := exec.Command(Binary, "--version").Output()
-	if err != nil {
-		t.Fatalf("%s --version: %v", Binary, err)
-	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return line
 }

@@ -11,11 +11,19 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-// TestQEMUToQEMU migrates a keystream guest between two QEMUs over a unix
-// socket, the baseline the proxy scenarios build on.
+// TestQEMUToQEMU migrates a keystream guest between two QEMUs of each
+// installed version over a unix socket, the baseline the proxy scenarios
+// build on.
 func TestQEMUToQEMU(t *testing.T) {
-	src := Start(t, Options{MemSize: 32 << 20})
-	dst := Start(t, Options{MemSize: 32 << 20, Incoming: true})
+	Each(t, qemuToQEMU)
+}
+
+func qemuToQEMU(t *testing.T, q QEMU) {
+	src := Start(t, Options{QEMU: q, MemSize: 32 << 20})
+	dst := Start(t, Options{QEMU: q, MemSize: 32 << 20, Incoming: true})
+	if got := src.QMP.Greeting(); got.Major != q.Major || got.Minor != q.Minor || got.Micro != q.Micro {
+		t.Fatalf("QMP greets as %d.%d.%d, want %s", got.Major, got.Minor, got.Micro, q)
+	}
 	ctx := Context(t, 60*time.Second)
 	sock := filepath.Join(dst.Dir, "mig.sock")
 	if err := dst.QMP.MigrateIncoming(ctx, "unix:"+sock); err != nil {
@@ -58,5 +66,20 @@ func TestQEMUToQEMU(t *testing.T) {
 	src.Kill()
 	if !src.Exited() {
 		t.Fatal("Kill returned before QEMU was reaped")
+	}
+}
+
+// TestCICoverage: CI must have a 7.x and a 10-or-later QEMU.
+func TestCICoverage(t *testing.T) {
+	q72 := QEMU{Version: "7.2.22", Major: 7, Minor: 2, Micro: 22}
+	q10 := QEMU{Version: "10.0.2", Major: 10, Micro: 2}
+	q82 := QEMU{Version: "8.2.1", Major: 8, Minor: 2, Micro: 1}
+	if err := ciCoverage([]QEMU{q72, q10}); err != nil {
+		t.Errorf("7.2 and 10.0: %v", err)
+	}
+	for _, list := range [][]QEMU{nil, {q72}, {q10}, {q72, q82}} {
+		if err := ciCoverage(list); err == nil {
+			t.Errorf("%v accepted", list)
+		}
 	}
 }

@@ -48,10 +48,13 @@ type Options struct {
 	RAMFile string
 	// Args are appended to QEMU's command line, e.g. -object specs.
 	Args []string
+	// QEMU is the QEMU to run; the zero value means [Default].
+	QEMU QEMU
 }
 
 // VM is a running QEMU process with a QMP connection.
 type VM struct {
+	QEMU    QEMU // the QEMU this VM runs
 	QMP     *qmp.Client
 	Dir     string // temporary directory of this VM (QMP socket, log)
 	MemPath string // keystream source: the RAM file
@@ -84,9 +87,12 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	if opts.MemSize < 0 || opts.MemSize%(1<<20) != 0 {
 		return nil, fmt.Errorf("qemuvm: guest RAM %d bytes is not a positive multiple of 1 MiB", opts.MemSize)
 	}
-	bin, err := exec.LookPath(Binary)
-	if err != nil {
-		return nil, fmt.Errorf("qemuvm: %w", err)
+	q := opts.QEMU
+	if q.Path == "" {
+		var err error
+		if q, err = Default(); err != nil {
+			return nil, err
+		}
 	}
 	// A short directory of our own: unix socket paths are limited to 107
 	// bytes.
@@ -94,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qemuvm: %w", err)
 	}
-	vm := &VM{Dir: dir, MemSize: opts.MemSize, logPath: filepath.Join(dir, "qemu.log"), done: make(chan struct{})}
+	vm := &VM{QEMU: q, Dir: dir, MemSize: opts.MemSize, logPath: filepath.Join(dir, "qemu.log"), done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -141,13 +147,13 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		return nil, fmt.Errorf("qemuvm: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, args...)
+	cmd := q.Command(args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("qemuvm: starting %s: %w", Binary, err)
+		return nil, fmt.Errorf("qemuvm: starting %s: %w", q.Path, err)
 	}
 	vm.cmd = cmd
 	go func() { cmd.Wait(); close(vm.done) }()
@@ -165,7 +171,7 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		}
 		select {
 		case <-vm.done:
-			return nil, fmt.Errorf("qemuvm: QEMU exited at start: %s", vm.Log())
+			return nil, fmt.Errorf("qemuvm: %s exited at start: %s", q, vm.Log())
 		case <-sctx.Done():
 			return nil, fmt.Errorf("qemuvm: QMP did not come up at %s: %v; QEMU says: %s", qmpPath, err, vm.Log())
 		case <-time.After(20 * time.Millisecond):
@@ -247,11 +253,18 @@ func (vm *VM) SaveStream(ctx context.Context, path string) error {
 	if strings.ContainsRune(path, '\'') {
 		return fmt.Errorf("qemuvm: path %q contains a single quote", path)
 	}
-	if err := vm.QMP.Migrate(ctx, "exec:cat > '"+path+"'"); err != nil {
+	return vm.Save(ctx, "exec:cat > '"+path+"'")
+}
+
+// Save migrates vm to uri, such as "file:PATH,offset=4096" (QEMU 8.2 and
+// later), with the capabilities set before, and waits until QEMU reports
+// completed, or ctx ends.
+func (vm *VM) Save(ctx context.Context, uri string) error {
+	if err := vm.QMP.Migrate(ctx, uri); err != nil {
 		return fmt.Errorf("qemuvm: %w", err)
 	}
 	if _, err := vm.QMP.WaitMigration(ctx, 10*time.Millisecond); err != nil {
-		return fmt.Errorf("qemuvm: saving the stream to %s: %w; QEMU says: %s", path, err, vm.Log())
+		return fmt.Errorf("qemuvm: saving the stream to %s: %w; QEMU says: %s", uri, err, vm.Log())
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package qemuvm
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,8 +31,8 @@ func TestKeystream(t *testing.T) {
 // it, neither removes it, and a destination fed by the second holds the
 // keystream. Cancelling the context kills a VM.
 func TestSharedRAMFile(t *testing.T) {
-	if _, err := exec.LookPath(Binary); err != nil {
-		t.Skipf("%s not installed", Binary)
+	if _, err := Default(); err != nil {
+		t.Skip(err)
 	}
 	const size = 16 << 20
 	ram := filepath.Join(t.TempDir(), "ram")
@@ -91,8 +90,8 @@ func TestSharedRAMFile(t *testing.T) {
 
 // TestOwnRAMFileRemoved: a source's own RAM file is removed by Close.
 func TestOwnRAMFileRemoved(t *testing.T) {
-	if _, err := exec.LookPath(Binary); err != nil {
-		t.Skipf("%s not installed", Binary)
+	if _, err := Default(); err != nil {
+		t.Skip(err)
 	}
 	ctx := testwait.Context(t)
 	vm, err := Start(ctx, Options{MemSize: 8 << 20})

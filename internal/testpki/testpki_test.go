@@ -84,30 +84,29 @@ func TestDefects(t *testing.T) {
 }
 
 // TestQEMULoads loads the default material, with ECDSA and RSA keys, into
-// the installed QEMU (tls-creds-x509, both endpoints) and into livemig.
-// Run it with a QEMU 10.0 first in PATH to check the key usage QEMU 10.0
-// wants (see the package doc).
+// the installed QEMUs (tls-creds-x509, both endpoints; 7.2 and 10.0 in
+// CI) and into livemig.
 func TestQEMULoads(t *testing.T) {
-	qemutest.Require(t)
-	t.Log(qemutest.Version(t))
-	for _, kt := range []KeyType{ECDSA, RSA} {
-		t.Run(kt.String(), func(t *testing.T) {
-			lo := LeafOptions{KeyType: kt}
-			p := New(t, &Options{CA: CAOptions{KeyType: kt}, Server: lo, Client: lo, CRL: true})
-			for _, d := range []struct{ dir, ep string }{{p.ServerDir, "server"}, {p.ClientDir, "client"}} {
-				if err := qemutest.LoadObject(t, "tls-creds-x509,id=t0,endpoint="+d.ep+",dir="+d.dir); err != nil {
-					t.Errorf("QEMU refuses the %s directory: %v", d.ep, err)
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) {
+		for _, kt := range []KeyType{ECDSA, RSA} {
+			t.Run(kt.String(), func(t *testing.T) {
+				lo := LeafOptions{KeyType: kt}
+				p := New(t, &Options{CA: CAOptions{KeyType: kt}, Server: lo, Client: lo, CRL: true})
+				for _, d := range []struct{ dir, ep string }{{p.ServerDir, "server"}, {p.ClientDir, "client"}} {
+					if err := qemutest.LoadObject(t, q, "tls-creds-x509,id=t0,endpoint="+d.ep+",dir="+d.dir); err != nil {
+						t.Errorf("QEMU refuses the %s directory: %v", d.ep, err)
+					}
+					ep := crypto.Client
+					if d.ep == "server" {
+						ep = crypto.Server
+					}
+					if _, err := crypto.NewX509Creds(crypto.X509Options{ID: "t0", Dir: d.dir, Endpoint: ep}); err != nil {
+						t.Errorf("livemig refuses the %s directory: %v", d.ep, err)
+					}
 				}
-				ep := crypto.Client
-				if d.ep == "server" {
-					ep = crypto.Server
-				}
-				if _, err := crypto.NewX509Creds(crypto.X509Options{ID: "t0", Dir: d.dir, Endpoint: ep}); err != nil {
-					t.Errorf("livemig refuses the %s directory: %v", d.ep, err)
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 // TestKeyUsages pins the key usages QEMU 10.0 needs (see the package doc).

@@ -38,10 +38,14 @@ func (p *parser) ram(t Type) error {
 			if err != nil {
 				return err
 			}
-			if size := p.blocks[block]; addr >= size || size-addr < p.pageSize {
+			b := &st.Blocks[p.blocks[block]]
+			if b.MappedRAM != nil {
+				return p.errAt(at, "ram page record for block %s, whose pages are in its mapped-ram region", block)
+			}
+			if size := b.Size; addr >= size || size-addr < p.pageSize {
 				return p.errAt(at, "ram page at 0x%x is outside block %s of 0x%x bytes", addr, block, size)
 			}
-			if err := p.ramPage(at, flags&^RAMContinue, block, addr); err != nil {
+			if err := p.ramPage(at, flags&^RAMContinue, b, addr); err != nil {
 				return err
 			}
 		case RAMHook:
@@ -77,14 +81,26 @@ func (p *parser) memSize(total uint64) error {
 		if _, dup := p.blocks[name]; dup {
 			return p.errAt(lenAt, "ram block %s listed twice", name)
 		}
-		if p.opts.IgnoreShared {
-			if _, err := p.be64("ram block address"); err != nil {
+		left -= size
+		p.blocks[name] = len(st.Blocks)
+		st.Blocks = append(st.Blocks, Block{Name: name, Size: size})
+		b := &st.Blocks[len(st.Blocks)-1]
+		// What follows the length depends on capabilities, in this order
+		// (ram_save_setup in migration/ram.c): the guest address with
+		// x-ignore-shared, then the mapped-ram header. (With postcopy-ram
+		// a block whose page size differs from the host's also carries
+		// its page size, before the address; the stream does not say
+		// when, so such streams are not read.)
+		if st.IgnoreShared {
+			if b.GuestAddr, err = p.be64("ram block guest address"); err != nil {
 				return err
 			}
 		}
-		left -= size
-		p.blocks[name] = size
-		st.Blocks = append(st.Blocks, Block{Name: name, Size: size})
+		if st.MappedRAM {
+			if err := p.mappedBlock(b, lenAt); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -109,8 +125,9 @@ func (p *parser) ramBlock(at int64, flags uint64) (string, error) {
 	return name, nil
 }
 
-func (p *parser) ramPage(at int64, kind uint64, block string, addr uint64) error {
+func (p *parser) ramPage(at int64, kind uint64, b *Block, addr uint64) error {
 	st := &p.rep.RAM
+	block := b.Name
 	switch kind {
 	case RAMZero:
 		fill, err := p.u8("zero-page fill byte")
@@ -118,6 +135,7 @@ func (p *parser) ramPage(at int64, kind uint64, block string, addr uint64) error
 			return err
 		}
 		st.ZeroPages++
+		b.ZeroPages++
 		return p.callPage(at, block, addr, nil, fill)
 	case RAMPage:
 		if uint64(len(p.page)) != p.pageSize {
@@ -127,6 +145,7 @@ func (p *parser) ramPage(at int64, kind uint64, block string, addr uint64) error
 			return err
 		}
 		st.Pages++
+		b.Pages++
 		return p.callPage(at, block, addr, p.page, 0)
 	case RAMXBZRLE:
 		encAt := p.off

@@ -42,11 +42,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	tw.Flush()
 	ram := r.RAM
 	if ram.Total != 0 {
-		fmt.Fprintf(&b, "ram: %d bytes in %d blocks;", ram.Total, len(ram.Blocks))
-		for _, bl := range ram.Blocks {
-			fmt.Fprintf(&b, " %s=%d", bl.Name, bl.Size)
+		fmt.Fprintf(&b, "ram: %d bytes in %d blocks", ram.Total, len(ram.Blocks))
+		if ram.IgnoreShared {
+			b.WriteString(", x-ignore-shared")
 		}
-		fmt.Fprintf(&b, "\nram records: %d pages, %d zero pages", ram.Pages, ram.ZeroPages)
+		if ram.MappedRAM {
+			b.WriteString(", mapped-ram")
+		}
+		b.WriteByte('\n')
+		writeBlocks(&b, ram)
+		fmt.Fprintf(&b, "ram records: %d pages, %d zero pages", ram.Pages, ram.ZeroPages)
 		if ram.XBZRLEPages+ram.CompressPages+ram.MultifdFlush > 0 {
 			fmt.Fprintf(&b, ", %d xbzrle, %d compressed, %d multifd flushes", ram.XBZRLEPages, ram.CompressPages, ram.MultifdFlush)
 		}
@@ -62,4 +67,33 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeBlocks lists the RAM blocks, one per line, with the columns their
+// capabilities give them.
+func writeBlocks(w io.Writer, ram RAMStats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "  BLOCK\tSIZE\tPAGES\tZERO PAGES")
+	if ram.IgnoreShared {
+		fmt.Fprint(tw, "\tGUEST ADDR")
+	}
+	if ram.MappedRAM {
+		fmt.Fprint(tw, "\tHEADER\tBITMAP\tPAGES AT")
+	}
+	fmt.Fprintln(tw)
+	for _, bl := range ram.Blocks {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d", bl.Name, bl.Size, bl.Pages, bl.ZeroPages)
+		if ram.IgnoreShared {
+			fmt.Fprintf(tw, "\t0x%x", bl.GuestAddr)
+		}
+		if m := bl.MappedRAM; m != nil {
+			if m.Ignored {
+				fmt.Fprintf(tw, "\t0x%08x\tignored (shared)\t", m.HeaderOffset)
+			} else {
+				fmt.Fprintf(tw, "\t0x%08x\t0x%08x+%d\t0x%08x", m.HeaderOffset, m.BitmapOffset, m.BitmapSize, m.PagesOffset)
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
 }

@@ -75,9 +75,16 @@ type Options struct {
 	// the parse with that error, at the page's offset.
 	Page func(block string, offset uint64, data []byte, fill byte) error
 	// IgnoreShared: the source had the x-ignore-shared capability (each
-	// block in MEM_SIZE carries its guest address). QEMU 7.2 does not say
-	// so in the stream.
+	// block in MEM_SIZE carries its guest address). A stream says so in
+	// its CONFIGURATION section, which QEMU sends with every machine type
+	// newer than 2.3; set it only for a stream without that section.
 	IgnoreShared bool
+	// MappedRAM: the source had the mapped-ram capability (each block in
+	// MEM_SIZE is followed by a header, and its pages are in the file,
+	// not in the stream). As for IgnoreShared, the CONFIGURATION section
+	// says so; set it only for a stream without that section. Such a
+	// stream can only be read by [ParseFile].
+	MappedRAM bool
 	// MaxDeviceSection bounds the payload of one non-RAM section;
 	// 0 means DefaultMaxDeviceSection.
 	MaxDeviceSection int64
@@ -85,8 +92,11 @@ type Options struct {
 	MaxVMDesc int64
 }
 
-// Report is what Parse found.
+// Report is what Parse or ParseFile found. Every offset in it is a file
+// offset: counted from the first byte Parse read, or from the start of the
+// file given to ParseFile (so Start, not 0, is the stream's first byte).
 type Report struct {
+	Start         int64 // offset of the stream's first byte (the magic)
 	Version       uint32
 	Configuration *Config   `json:",omitempty"`
 	Sections      []Section // in stream order
@@ -95,7 +105,7 @@ type Report struct {
 	EOF           bool    // the EOF marker was seen
 	EOFOffset     int64   // its offset
 	VMDesc        *VMDesc `json:",omitempty"`
-	Size          int64   // bytes consumed
+	Size          int64   // bytes from Start to where the parse stopped
 }
 
 // Config is the CONFIGURATION section.
@@ -149,21 +159,52 @@ type Cmd struct {
 	Len    uint16
 }
 
-// Block is a RAM block announced in MEM_SIZE.
+// Block is a RAM block announced in MEM_SIZE, with what the reader found
+// of it.
 type Block struct {
 	Name string
-	Size uint64
+	Size uint64 // used_length, in bytes
+	// GuestAddr is the block's guest address, which MEM_SIZE carries
+	// only with x-ignore-shared (RAMStats.IgnoreShared).
+	GuestAddr uint64 `json:",omitempty"`
+	// Pages counts the block's pages that carry data: PAGE records in
+	// the stream, or with mapped-ram the pages whose bit is set in the
+	// block's bitmap. Each was passed to Options.Page. A page sent twice
+	// in the stream counts twice.
+	Pages uint64
+	// ZeroPages counts ZERO records, or with mapped-ram the pages whose
+	// bit is clear (QEMU writes no zero page into the file).
+	ZeroPages uint64
+	// MappedRAM is the block's mapped-ram header, nil without mapped-ram.
+	MappedRAM *MappedRAMBlock `json:",omitempty"`
+}
+
+// MappedRAMBlock is where a mapped-ram file keeps a block (see the package
+// doc). All offsets are file offsets.
+type MappedRAMBlock struct {
+	HeaderOffset int64  // of the header's version field
+	PageSize     uint64 // from the header; equals the stream's page size
+	BitmapOffset uint64 // first byte of the bitmap, one bit per page
+	BitmapSize   uint64 // bytes of bitmap: whole 64-bit words
+	PagesOffset  uint64 // the page at block offset 0; page i is PageSize*i further
+	// Ignored: the block is shared memory that x-ignore-shared left out
+	// of the file (bitmap and pages offsets both 0; QEMU 11.0 and later).
+	Ignored bool `json:",omitempty"`
 }
 
 // RAMStats counts the records of the "ram" sections.
 type RAMStats struct {
-	Total         uint64  // from MEM_SIZE
-	Blocks        []Block `json:",omitempty"`
-	Pages         uint64  // PAGE records
-	ZeroPages     uint64  // ZERO records
-	XBZRLEPages   uint64  `json:",omitempty"`
-	CompressPages uint64  `json:",omitempty"`
-	MultifdFlush  uint64  `json:",omitempty"`
+	Total        uint64  // from MEM_SIZE
+	Blocks       []Block `json:",omitempty"`
+	IgnoreShared bool    `json:",omitempty"` // x-ignore-shared: blocks carry their guest address
+	MappedRAM    bool    `json:",omitempty"` // mapped-ram: pages are in the file, not the stream
+	// Pages and ZeroPages count PAGE and ZERO records in the stream, of
+	// all blocks; mapped-ram pages are counted per block only.
+	Pages         uint64 // PAGE records
+	ZeroPages     uint64 // ZERO records
+	XBZRLEPages   uint64 `json:",omitempty"`
+	CompressPages uint64 `json:",omitempty"`
+	MultifdFlush  uint64 `json:",omitempty"`
 }
 
 // VMDesc is the trailing VMDESCRIPTION.
@@ -221,27 +262,63 @@ type sectionInfo struct {
 
 type parser struct {
 	br    *bufio.Reader
-	off   int64
+	base  int64 // file offset of the magic
+	off   int64 // file offset of the next byte br returns
 	opts  Options
 	rep   *Report
 	known map[uint32]sectionInfo
 
+	// ra and size are the file of ParseFile; ra is nil for Parse.
+	ra   io.ReaderAt
+	size int64
+
 	pageSize  uint64
-	blocks    map[string]uint64
+	blocks    map[string]int // index in rep.RAM.Blocks
 	lastBlock string
 	page      []byte
 }
 
 // Parse reads a whole stream from r. On a malformed stream it returns the
 // Report so far and an *Error; read errors other than io.EOF are wrapped
-// in an *Error too.
+// in an *Error too. Offsets count from the first byte read from r.
+//
+// A mapped-ram stream cannot be read this way: its pages lie in the file
+// around the stream. Parse stops at its first RAM block with an *Error
+// saying so; use ParseFile.
 func Parse(r io.Reader, opts *Options) (*Report, error) {
+	p := newParser(r, 0, opts)
+	return p.run()
+}
+
+// ParseFile reads the stream that starts at byte offset start of a file of
+// size bytes, read through r: a file that QEMU wrote with a "file:PATH"
+// migration ("file:PATH,offset=START" writes the stream from byte START
+// on), or a stream saved any other way. It reads what Parse reads and, with
+// mapped-ram, the RAM block headers, bitmaps and pages that the stream
+// points to (see the package doc). The stream must end before size; bytes
+// before start are not read. Offsets in the Report and in errors are file
+// offsets.
+//
+// For an *os.File f, pass f and its size from f.Stat; r may be read from
+// concurrently by other callers, as io.ReaderAt allows.
+func ParseFile(r io.ReaderAt, start, size int64, opts *Options) (*Report, error) {
+	if start < 0 || size < 0 || start > size {
+		return &Report{Start: start}, &Error{Offset: start, Reason: fmt.Sprintf("stream start %d is outside the file of %d bytes", start, size)}
+	}
+	p := newParser(io.NewSectionReader(r, start, size-start), start, opts)
+	p.ra, p.size = r, size
+	return p.run()
+}
+
+func newParser(r io.Reader, start int64, opts *Options) *parser {
 	p := &parser{
 		br:       bufio.NewReaderSize(r, 64<<10),
-		rep:      &Report{},
+		base:     start,
+		off:      start,
+		rep:      &Report{Start: start},
 		known:    map[uint32]sectionInfo{},
 		pageSize: 4096,
-		blocks:   map[string]uint64{},
+		blocks:   map[string]int{},
 	}
 	if opts != nil {
 		p.opts = *opts
@@ -252,9 +329,22 @@ func Parse(r io.Reader, opts *Options) (*Report, error) {
 	if p.opts.MaxVMDesc <= 0 {
 		p.opts.MaxVMDesc = DefaultMaxVMDesc
 	}
+	p.rep.RAM.IgnoreShared = p.opts.IgnoreShared
+	p.rep.RAM.MappedRAM = p.opts.MappedRAM
+	return p
+}
+
+func (p *parser) run() (*Report, error) {
 	err := p.parse()
-	p.rep.Size = p.off
+	p.rep.Size = p.off - p.base
 	return p.rep, err
+}
+
+// jump moves the stream to file offset off, which ParseFile's file holds
+// (mapped-ram: the stream resumes after a block's pages).
+func (p *parser) jump(off int64) {
+	p.br.Reset(io.NewSectionReader(p.ra, off, p.size-off))
+	p.off = off
 }
 
 func (p *parser) errAt(off int64, format string, args ...any) error {
@@ -342,14 +432,14 @@ func (p *parser) parse() error {
 		return err
 	}
 	if magic != Magic {
-		return p.errAt(0, "magic is 0x%08x, want 0x%08x (QEVM)", magic, uint32(Magic))
+		return p.errAt(p.base, "magic is 0x%08x, want 0x%08x (QEVM)", magic, uint32(Magic))
 	}
 	v, err := p.be32("header version")
 	if err != nil {
 		return err
 	}
 	if v != Version {
-		return p.errAt(4, "version is %d, want %d", v, Version)
+		return p.errAt(p.base+4, "version is %d, want %d", v, Version)
 	}
 	p.rep.Version = v
 	for {
@@ -363,7 +453,7 @@ func (p *parser) parse() error {
 		}
 		switch Type(t) {
 		case Configuration:
-			if at != 8 {
+			if at != p.base+8 {
 				return p.errAt(at, "CONFIGURATION not right after the header")
 			}
 			if err := p.configuration(); err != nil {
@@ -392,7 +482,7 @@ func (p *parser) parse() error {
 }
 
 func (p *parser) configuration() error {
-	c := &Config{Offset: 8}
+	c := &Config{Offset: p.off - 1}
 	p.rep.Configuration = c
 	start := p.off
 	n, err := p.be32("configuration machine-type length")
@@ -450,6 +540,14 @@ func (p *parser) configuration() error {
 					return err
 				}
 				c.Capabilities = append(c.Capabilities, s)
+				// Capabilities that change the RAM section's layout
+				// (should_validate_capability in migration/savevm.c).
+				switch s {
+				case "x-ignore-shared":
+					p.rep.RAM.IgnoreShared = true
+				case "mapped-ram":
+					p.rep.RAM.MappedRAM = true
+				}
 			}
 		case "configuration/uuid":
 			var u [16]byte

@@ -66,7 +66,7 @@ func TestGolden(t *testing.T) {
 	if rep.Configuration == nil || rep.Configuration.Machine != "pc-i440fx-7.2" {
 		t.Errorf("configuration %+v", rep.Configuration)
 	}
-	if rep.RAM.Blocks[0] != (Block{"m", 16 << 20}) {
+	if b := rep.RAM.Blocks[0]; b.Name != "m" || b.Size != 16<<20 || b.ZeroPages != 4096 || b.Pages != 0 {
 		t.Errorf("first block %+v", rep.RAM.Blocks[0])
 	}
 	if !rep.EOF || rep.VMDesc == nil || len(rep.VMDesc.Devices) < 20 {
@@ -150,11 +150,16 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
-// TestKeystreamStream captures a stream of a keystream guest from QEMU at
-// test time and checks every page of its RAM block against the keystream.
+// TestKeystreamStream captures a stream of a keystream guest from each
+// installed QEMU at test time and checks every page of its RAM block
+// against the keystream.
 func TestKeystreamStream(t *testing.T) {
+	qemutest.Each(t, func(t *testing.T, q qemutest.QEMU) { keystreamStream(t, q) })
+}
+
+func keystreamStream(t *testing.T, q qemutest.QEMU) {
 	const size = 16 << 20
-	vm := qemutest.Start(t, qemutest.Options{MemSize: size})
+	vm := qemutest.Start(t, qemutest.Options{QEMU: q, MemSize: size})
 	path := filepath.Join(t.TempDir(), "stream")
 	vm.SaveStream(t, path)
 	f, err := os.Open(path)
