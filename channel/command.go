@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,10 +59,51 @@ type Command struct {
 // (and is an ExitError saying "not found"), since the shell looks it up;
 // StartCommand fails only if the shell cannot start.
 func StartCommand(cmdline string) (*Command, error) {
-	return startCommand(context.Background(), cmdline)
+	return startCommand(context.Background(), cmdline, []string{"/bin/sh", "-c", cmdline})
 }
 
-func startCommand(ctx context.Context, cmdline string) (*Command, error) {
+// StartArgv runs the program argv[0] with the arguments argv[1:] and no
+// shell, as QEMU's JSON exec address does: every argument reaches the
+// program as it is, spaces, quotes and '$' included. As in QEMU, argv[0]
+// is the program's path, absolute or relative to the working directory,
+// and is not looked up in PATH. Unlike StartCommand it fails at once if
+// the program cannot be started (missing, not executable). The child is
+// otherwise handled as StartCommand's; the Command's name and an
+// ExitError's Command are argv, each item quoted where it needs it.
+func StartArgv(argv []string) (*Command, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, opError("exec", "exec", errors.New("no program: argv is empty"))
+	}
+	return startCommand(context.Background(), argvString(argv), argv)
+}
+
+// argvString spells argv for messages: items joined by spaces, each one
+// that is empty or holds anything beyond letters, digits and -_./=:@%+,
+// in double quotes with Go escapes.
+func argvString(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		plain := a != ""
+		for _, c := range a {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_./=:@%+,", c)) {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			b.WriteString(a)
+		} else {
+			b.WriteString(strconv.Quote(a))
+		}
+	}
+	return b.String()
+}
+
+// startCommand starts argv; cmdline is how messages name it.
+func startCommand(ctx context.Context, cmdline string, argv []string) (*Command, error) {
 	name := "exec " + cmdline
 	if len(name) > 120 {
 		name = name[:117] + "..."
@@ -76,7 +119,9 @@ func startCommand(ctx context.Context, cmdline string) (*Command, error) {
 		return nil, opError("exec", name, err)
 	}
 	t := &tail{}
-	cmd := exec.Command("/bin/sh", "-c", cmdline)
+	// Path is set directly, not through exec.Command, so that argv[0] is
+	// never looked up in PATH (QEMU spawns it without G_SPAWN_SEARCH_PATH).
+	cmd := &exec.Cmd{Path: argv[0], Args: argv}
 	cmd.Stdin = inR
 	cmd.Stdout = outW
 	cmd.Stderr = t

@@ -43,7 +43,7 @@ type Dialer struct {
 func (d *Dialer) Dial(ctx context.Context, network, address string) (*Socket, error) {
 	c, err := d.dial(ctx, network, address)
 	if err != nil {
-		return nil, &OpError{Op: "dial", Channel: network + " " + address, Err: err}
+		return nil, &OpError{Op: "dial", Channel: network + " " + displayAddress(address), Err: err}
 	}
 	s, err := NewSocket(c)
 	if err != nil {
@@ -188,4 +188,14 @@ func resolveTCP(ctx context.Context, r *net.Resolver, network, address string, n
 		return nil, fmt.Errorf("no %s address for host %q", network, host)
 	}
 	return out, nil
+}
+
+// displayAddress spells a dial or listen address for messages: an
+// abstract unix name padded with NUL bytes to fill sun_path (QEMU's
+// tight=off) shows as its name and "(padded)", not as raw NULs.
+func displayAddress(address string) string {
+	if strings.HasPrefix(address, "@") && strings.HasSuffix(address, "\x00") {
+		return strings.TrimRight(address, "\x00") + " (padded)"
+	}
+	return address
 }

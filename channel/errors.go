@@ -129,7 +129,8 @@ const stderrTail = 4 << 10
 // did not exit after its input closed. It wraps the *exec.ExitError and
 // carries the last 4 KiB of the child's standard error.
 type ExitError struct {
-	// Command is the shell command line.
+	// Command is the shell command line, or for [StartArgv] the program
+	// and its arguments, quoted where needed.
 	Command string
 	// Err is the result of waiting for the child; its ProcessState has the
 	// exit status or signal.

@@ -57,7 +57,7 @@ type ListenConfig struct {
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (*Listener, error) {
 	lns, err := lc.listen(ctx, network, address)
 	if err != nil {
-		return nil, &OpError{Op: "listen", Channel: network + " " + address, Err: err}
+		return nil, &OpError{Op: "listen", Channel: network + " " + displayAddress(address), Err: err}
 	}
 	return newListener(network, lns), nil
 }

@@ -2,6 +2,8 @@ package migration
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/livemig/livemig/uri"
 )
@@ -43,4 +45,40 @@ func tlsHostname(addr uri.Address) string {
 // credentials need no name, and the listening side never needs one.
 func needsTLSHostname(addr uri.Address) bool {
 	return addr.TLS.Creds != "" && tlsHostname(addr) == ""
+}
+
+// sunPathLen is the size of sun_path in struct sockaddr_un on Linux
+// (unix(7)).
+const sunPathLen = 108
+
+// unixSockaddr returns the address Go's net package (through package
+// channel) takes for u. A path socket is its path, and an abstract one is
+// "@" and its name, which Go turns into a leading NUL and an address
+// length that ends with the name, QEMU's tight=on.
+//
+// For tight=off, QEMU gives the kernel the whole sockaddr_un, the name
+// followed by NUL bytes up to the end of sun_path. Go does the same when
+// the name it is given fills sun_path: "@", the name and NUL bytes, 108 in
+// all, make Go pass sizeof(struct sockaddr_un). The padded and the tight
+// address are different sockets to the kernel, so both ends must agree.
+//
+// A path that starts with '@' but is not abstract (only JSON can say it)
+// gets "./" in front, which names the same file and keeps Go from reading
+// the '@' as abstract.
+func unixSockaddr(u uri.UnixAddr) (string, error) {
+	switch {
+	case u.Abstract && u.Tight == uri.Off:
+		if len(u.Path)+1 > sunPathLen {
+			return "", fmt.Errorf("migration: abstract unix socket name is %d bytes long: at most %d fit sun_path", len(u.Path), sunPathLen-1)
+		}
+		return "@" + u.Path + strings.Repeat("\x00", sunPathLen-1-len(u.Path)), nil
+	case u.Abstract:
+		return "@" + u.Path, nil
+	case strings.HasPrefix(u.Path, "@"):
+		if len(u.Path)+2 > sunPathLen-1 {
+			return "", fmt.Errorf("migration: unix socket path %q starts with '@' and is too long to prefix with ./ (at most %d bytes)", u.Path, sunPathLen-3)
+		}
+		return "./" + u.Path, nil
+	}
+	return u.Path, nil
 }

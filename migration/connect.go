@@ -152,7 +152,8 @@ func socketTarget(addr uri.Address) (network, address string, err error) {
 		network, err = tcpNetwork(&addr.Inet)
 		return network, net.JoinHostPort(addr.Inet.Host, addr.Inet.Port), err
 	case uri.Unix:
-		return "unix", addr.Unix.Path, nil
+		address, err = unixSockaddr(addr.Unix)
+		return "unix", address, err
 	case uri.Vsock:
 		return "vsock", fmt.Sprintf("%d:%d", addr.Vsock.CID, addr.Vsock.Port), nil
 	}
@@ -195,7 +196,13 @@ func dialChannel(ctx context.Context, addr uri.Address, cfg *Config, retry, writ
 			}
 		}
 	case uri.Exec:
-		c, err := channel.StartCommand(addr.Command)
+		var c *channel.Command
+		var err error
+		if argv := addr.Args.Strings(); argv != nil {
+			c, err = channel.StartArgv(argv)
+		} else {
+			c, err = channel.StartCommand(addr.Command)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -31,9 +31,16 @@
 //     listened on with [channel.ListenConfig] (every resolved address; to=
 //     is the end of a port range). [Listener.Addr] gives the bound port.
 //   - unix (including abstract "@name") and vsock: as tcp, without options.
-//   - exec: the command runs under /bin/sh -c; its stdin and stdout are the
-//     channel. The source writes to the command's stdin; the destination, as
-//     QEMU's incoming exec, reads the command's stdout.
+//     An abstract socket with QEMU's tight=off (JSON only) has its name
+//     padded with NUL bytes to fill sun_path, as QEMU pads it, which is
+//     another socket than the tight one; a non-abstract path that starts
+//     with '@' is dialed as "./@...".
+//   - exec: the command runs under /bin/sh -c, or, for an argv from JSON
+//     (uri.Address.Args), the program runs without a shell by its path,
+//     not looked up in PATH ([channel.StartArgv]), as QEMU runs it; its
+//     stdin and stdout are the channel. The source writes to the command's
+//     stdin; the destination, as QEMU's incoming exec, reads the command's
+//     stdout.
 //   - fd: a descriptor registered by name in [Config].FDs (QEMU's getfd) or
 //     inherited by number. The task takes ownership of it.
 //   - file: the source creates the file, truncates it at the offset and

@@ -10,7 +10,10 @@
 // there.
 //
 // The grammar is QEMU's (the -incoming option and the migrate command's
-// uri), extended with TLS options. This package knows nothing of sockets,
+// uri), extended with TLS options. Parse also reads QEMU's JSON form of
+// an address, the channels of the migrate and migrate-incoming commands
+// (see JSON channels below), so that a control plane can hand livemig
+// exactly what it hands QEMU; [Address.JSON] writes it. This package knows nothing of sockets,
 // processes or credentials: it checks only what the string itself says.
 // Package migration joins an Address to a channel.
 //
@@ -25,7 +28,7 @@
 //	| tcp:[IPV6]:PORT[,opt]...           |                             | keep-alive-count, keep-alive-idle,        |
 //	| tcp::PORT[,opt]...                 |                             | keep-alive-interval, mptcp, tls-*         |
 //	| unix:PATH[,tls-*]...               | Unix.Path                   | trailing tls-* only                       |
-//	| unix:@NAME[,tls-*]...              | Unix.Path (abstract, Linux) | trailing tls-* only                       |
+//	| unix:@NAME[,tls-*]...              | Unix.Path, Unix.Abstract    | trailing tls-* only                       |
 //	| vsock:CID:PORT[,tls-*]...          | Vsock.CID, Vsock.Port       | tls-*                                     |
 //	| exec:COMMAND[,tls-*]...            | Command                     | trailing tls-* only                       |
 //	| fd:NUMBER[,tls-*]...               | FD                          | tls-*                                     |
@@ -165,8 +168,9 @@
 // before it is the path or command, commas included.
 //
 // A unix PATH that starts with '@' names a socket in Linux's abstract
-// namespace (as Go's net package does; QEMU would take '@' literally). A
-// PATH may be at most 107 bytes and an abstract NAME at most 107 bytes after
+// namespace (as Go's net package does; QEMU would take '@' literally):
+// Unix.Abstract is set and Unix.Path holds NAME without the '@'. A PATH
+// may be at most 107 bytes and an abstract NAME at most 107 bytes after
 // the '@', the size of sun_path in unix(7). The empty path is an error.
 //
 // COMMAND is run later by "/bin/sh -c"; it must not be empty or blank.
@@ -230,7 +234,8 @@
 //
 // An [Address] keeps each transport's fields in a place named after that
 // transport: [Inet] for tcp, [UnixAddr] for unix, [VsockAddr] for vsock,
-// Command for exec, FD for fd and [FileAddr] for file, with [TLS] beside
+// Command (or, from JSON, an [Argv] in Args) for exec, FD for fd and
+// [FileAddr] for file, with [TLS] beside
 // them for the transports that reach a peer. Parse sets only the fields of
 // the Address's Transport, so reading another transport's field, such as
 // a.Inet.Port of a vsock address, is visibly a mistake and gives its zero
@@ -240,10 +245,95 @@
 // ask of a tcp address: [Inet.HostPort], [Inet.PortRange], [Inet.Families]
 // and [Switch.Value].
 //
+// # JSON channels
+//
+// QEMU 8.2 and later take an address also as JSON: the channels argument
+// of the QMP commands migrate and migrate-incoming is a list of
+// MigrationChannel objects, and QEMU 10.0's -incoming takes one such
+// object (or dotted keys, which livemig does not read). Parse reads input
+// whose first byte after JSON white space is '[' (a list) or '{' (one
+// channel) as JSON; no URI starts with either. The facts below come from
+// QEMU's qapi/migration.json (MigrationChannel, MigrationAddress,
+// MigrationExecCommand, FileMigrationArgs), qapi/sockets.json
+// (SocketAddress and its InetSocketAddress, UnixSocketAddress,
+// VsockSocketAddress, FdSocketAddress), migration/migration.c
+// (qemu_start_incoming_migration, qmp_migrate, migrate_uri_parse) and
+// system/vl.c (incoming_option_parse), checked against QEMU 10.0.2:
+//
+//	{"channel-type": "main",                 "main" (QEMU also has "cpr")
+//	 "addr": {"transport": "socket", "type": "inet",
+//	          "host": "::1", "port": "4444",          strings
+//	          "numeric": B, "to": N, "ipv4": B, "ipv6": B, "keep-alive": B,
+//	          "keep-alive-count": N, "keep-alive-idle": N,
+//	          "keep-alive-interval": N, "mptcp": B}}  optional
+//	 "addr": {"transport": "socket", "type": "unix",
+//	          "path": "/run/m.sock", "abstract": B, "tight": B}
+//	 "addr": {"transport": "socket", "type": "vsock", "cid": "3", "port": "4444"}
+//	 "addr": {"transport": "socket", "type": "fd", "str": "3"}
+//	 "addr": {"transport": "exec", "args": ["/usr/bin/nc", "-U", "/run/m.sock"]}
+//	 "addr": {"transport": "file", "filename": "/var/vm.state", "offset": N}
+//	 "tls-creds": "tls0", "tls-hostname": "dst", "tls-authz": "authz0"}  livemig only
+//
+// Types are QEMU's: host, port, path, cid, str and filename are strings,
+// B is true or false, N an integer (to is a uint16, the keep-alive numbers
+// uint32 and offset a uint64, which livemig caps at 2^63-1); the file
+// offset is required, as in QEMU. Values follow the URI rules above: the
+// inet, vsock and fd values, and the TLS keys, are checked by parsing the
+// URI they spell, so JSON and URI accept the same hosts, ports, numbers
+// and names (keep-alive-count 0, which QEMU 10.1 reads as the system
+// default, is refused as in the URI), and a comma, which would end a
+// URI value, is an error in them. unix paths are 1 to 107 bytes; exec
+// args are a non-empty list whose first item, the program's path, is not
+// empty; no string may hold a NUL character.
+//
+// What only JSON says, an Address holds too:
+//
+//   - exec args run without a shell (Args, an [Argv]; QEMU runs args[0]
+//     by its path, without a PATH lookup, and so does package
+//     migration). The argv ["/bin/sh", "-c", COMMAND], which is what QEMU
+//     makes of exec:COMMAND, gives the Address of that URI (Command) when
+//     the URI can say COMMAND;
+//   - abstract and tight for unix sockets (Unix.Abstract, Unix.Tight):
+//     tight false pads an abstract address to the full sun_path, a
+//     different socket from the tight one. tight is kept as written, also
+//     on a path socket, where QEMU and livemig ignore it;
+//   - a unix path that starts with '@' but is not abstract, and paths,
+//     commands and names that the URI grammar would cut, such as a file
+//     path holding ",offset=".
+//
+// An Address stays comparable with ==: Args keeps the list in one string.
+// [Address.String] gives the URI when one parses back to the same
+// Address, else the JSON; [Address.JSON] always gives the JSON, one
+// channel object in the order of QEMU's schema, and Parse of either gives
+// the Address again.
+//
+// livemig refuses, with an *Error whose Path names the JSON value (such
+// as channels[0].addr.transport) and whose Offset is where it starts:
+// transport rdma and channel-type cpr ("not supported by livemig"); more
+// than one channel (QEMU's migrate-incoming takes one, its migrate one
+// main and one cpr, and livemig carries main only); an empty list;
+// unknown keys and missing required ones; a value of the wrong JSON type
+// (a number for a string, 2.0 or 1e3 for an integer); and anything that
+// is not one JSON value (trailing text, a duplicate key, which QEMU also
+// refuses, single-quoted strings, which QEMU accepts as an extension,
+// invalid UTF-8 or escapes, a raw control character in a string). The
+// input is bounded: at most [MaxJSONLength] bytes (JSON escapes make an
+// address longer than its URI), nesting at most 8 deep and at most 32
+// keys in an object; the values that the URI rules check must fit
+// [MaxLength] as a URI.
+//
+// TLS: QEMU's JSON has no TLS keys (QEMU sets tls-creds, tls-hostname and
+// tls-authz as migration parameters). livemig reads them as members of
+// the channel object, beside channel-type and addr, with the rules of the
+// URI's TLS options; this is a livemig extension, so a control plane
+// removes them (or clears Address.TLS before calling JSON) for QEMU.
+//
 // # Errors
 //
 // These are errors on every transport: input longer than [MaxLength]
-// bytes; a NUL byte anywhere; an unknown transport (including QEMU's rdma:,
+// bytes; a NUL byte anywhere; bytes that are not UTF-8 (QEMU's JSON
+// cannot carry them, and livemig refuses them so that every Address has
+// a JSON form); an unknown transport (including QEMU's rdma:,
 // which livemig does not carry); an unknown option; an option given twice
 // (ipv4 and noipv4 count as the same option); a bad switch value; a missing
 // value; an empty option (",,", or a trailing comma where options are

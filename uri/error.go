@@ -16,6 +16,10 @@ const maxQuoted = 256
 // starts and says what was expected there:
 //
 //	uri: parse "tcp:example.com": at offset 15: missing port: expected HOST:PORT
+//
+// For JSON input it also names the JSON path of the value at fault:
+//
+//	uri: parse "[{\"channel-type\":\"main\",\"addr\":{\"transport\":\"rdma\",\"host\":\"h\",\"port\":\"1\"}}]": at offset 44: channels[0].addr.transport: rdma is not supported by livemig: expected socket, exec or file
 type Error struct {
 	// Input is the string given to Parse, in full.
 	Input string
@@ -23,6 +27,12 @@ type Error struct {
 	// Offset is the byte offset in Input where the problem starts. It is
 	// len(Input) when something is missing at the end.
 	Offset int
+
+	// Path names the JSON value at fault, such as
+	// "channels[0].addr.port" (for a list of channels) or
+	// "channel.addr.port" (for one channel object); "" for URI input and
+	// for JSON syntax errors, which only an offset can place.
+	Path string
 
 	// Reason says what is wrong and what was expected, without the input.
 	Reason string
@@ -34,14 +44,16 @@ type Error struct {
 
 // Error returns the message described in the type's documentation.
 func (e *Error) Error() string {
-	in := e.Input
+	in, cut := e.Input, ""
 	if len(in) > maxQuoted {
-		in = in[:maxQuoted]
-		return "uri: parse " + strconv.Quote(in) + "...: at offset " +
-			strconv.Itoa(e.Offset) + ": " + e.Reason
+		in, cut = in[:maxQuoted], "..."
 	}
-	return "uri: parse " + strconv.Quote(in) + ": at offset " +
-		strconv.Itoa(e.Offset) + ": " + e.Reason
+	reason := e.Reason
+	if e.Path != "" {
+		reason = e.Path + ": " + reason
+	}
+	return "uri: parse " + strconv.Quote(in) + cut + ": at offset " +
+		strconv.Itoa(e.Offset) + ": " + reason
 }
 
 // Unwrap returns e.Err.

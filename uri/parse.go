@@ -52,10 +52,15 @@ type option struct {
 // valOff returns the offset of the option's value in the input.
 func (o *option) valOff() int { return o.off + len(o.key) + 1 }
 
-// Parse parses a migration URI into an Address. The grammar is in the
-// package documentation. Every malformed input gives an *Error naming the
-// offset of the problem, and the zero Address; Parse never panics.
+// Parse parses a migration URI into an Address. Input that starts with
+// '{' or '[' is QEMU's JSON channels instead (see the package
+// documentation). The grammar is in the package documentation. Every
+// malformed input gives an *Error naming the offset of the problem, and
+// the zero Address; Parse never panics.
 func Parse(s string) (Address, error) {
+	if isJSON(s) {
+		return parseJSON(s)
+	}
 	p := &parser{in: s}
 	a, err := p.parse()
 	if err != nil {
@@ -71,6 +76,9 @@ func (p *parser) parse() (*Address, *Error) {
 	}
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		return nil, p.fail(i, "NUL byte: expected none anywhere")
+	}
+	if i := invalidUTF8(s); i >= 0 {
+		return nil, p.fail(i, "invalid UTF-8: expected UTF-8 text (so that JSON can say every address)")
 	}
 	scheme, body, ok := strings.Cut(s, ":")
 	if s == "defer" {
@@ -569,6 +577,9 @@ func (p *parser) parseUnix(a *Address, body string, off int) *Error {
 		return p.fail(off+maxUnixPath, "path is %d bytes long: expected at most %d for a unix socket", len(path), maxUnixPath)
 	}
 	a.Unix.Path = path
+	if path[0] == '@' {
+		a.Unix.Path, a.Unix.Abstract = path[1:], true
+	}
 	return p.tlsOptions(a, tls)
 }
 

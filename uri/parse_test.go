@@ -107,9 +107,9 @@ var parseTests = []struct {
 	{"unix relative", "unix:sock", Address{Transport: Unix, Unix: UnixAddr{Path: "sock"}}, ""},
 	{"unix commas", "unix:/tmp/a,b=c,d", Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/a,b=c,d"}}, ""},
 	{"unix colon", "unix:/tmp/a:b", Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/a:b"}}, ""},
-	{"unix abstract", "unix:@livemig", Address{Transport: Unix, Unix: UnixAddr{Path: "@livemig"}}, ""},
+	{"unix abstract", "unix:@livemig", Address{Transport: Unix, Unix: UnixAddr{Path: "livemig", Abstract: true}}, ""},
 	{"unix max path", "unix:/" + strings.Repeat("p", 106), Address{Transport: Unix, Unix: UnixAddr{Path: "/" + strings.Repeat("p", 106)}}, ""},
-	{"unix max abstract", "unix:@" + strings.Repeat("p", 107), Address{Transport: Unix, Unix: UnixAddr{Path: "@" + strings.Repeat("p", 107)}}, ""},
+	{"unix max abstract", "unix:@" + strings.Repeat("p", 107), Address{Transport: Unix, Unix: UnixAddr{Path: strings.Repeat("p", 107), Abstract: true}}, ""},
 	// livemig: trailing TLS options on unix:
 	{"unix tls", "unix:/tmp/m.sock,tls-creds=tls0,tls-hostname=dst.example",
 		Address{Transport: Unix, Unix: UnixAddr{Path: "/tmp/m.sock"}, TLS: TLS{Creds: "tls0", Hostname: "dst.example"}}, ""},

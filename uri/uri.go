@@ -136,11 +136,25 @@ func (i Inet) PortRange() (first, last uint16, ok bool) {
 	return first, last, true
 }
 
-// UnixAddr holds a unix: address.
+// UnixAddr holds a unix: address, with the fields of QEMU's
+// UnixSocketAddress (qapi/sockets.json).
 type UnixAddr struct {
-	// Path is the socket's path as written, at most 107 bytes. A leading
-	// '@' names a socket in Linux's abstract namespace instead.
+	// Path is the socket's path as written, at most 107 bytes, or with
+	// Abstract the name in Linux's abstract namespace, without the '@' of
+	// unix:@NAME (at most 107 bytes). Only JSON can give a path that
+	// starts with '@' and is not abstract.
 	Path string
+
+	// Abstract means Path names an abstract socket (Linux): unix:@NAME,
+	// or "abstract": true in JSON.
+	Abstract bool
+
+	// Tight is QEMU's tight option, which only JSON can give: for an
+	// abstract socket, On or Unset (QEMU's default) make the socket
+	// address as long as the name, Off pads it with NUL bytes to the full
+	// size of sun_path. The two are different sockets, so both ends must
+	// agree. QEMU ignores it on a path socket, and so does livemig.
+	Tight Switch
 }
 
 // VsockAddr holds a vsock: address, as QEMU's vsock_parse reads it.
@@ -174,7 +188,7 @@ type TLS struct {
 //	| tcp       | Inet, TLS                    |
 //	| unix      | Unix, TLS                    |
 //	| vsock     | Vsock, TLS                   |
-//	| exec      | Command, TLS                 |
+//	| exec      | Command or Args, TLS         |
 //	| fd        | FD, TLS                      |
 //	| file      | File                         |
 //
@@ -183,7 +197,8 @@ type TLS struct {
 // numbers and option order one way, so "tcp:h:080,ipv4" and
 // "tcp:h:80,ipv4=yes" give equal Addresses, but it keeps host names, IPv6
 // addresses and paths as written. The zero Address names no endpoint; see
-// [Address.IsZero].
+// [Address.IsZero]. Parse also reads QEMU's JSON channels; see the
+// package documentation and [Address.JSON].
 type Address struct {
 	Transport Transport
 
@@ -191,6 +206,7 @@ type Address struct {
 	Unix    UnixAddr  // unix
 	Vsock   VsockAddr // vsock
 	Command string    // exec: run later by /bin/sh -c
+	Args    Argv      // exec from JSON: run without a shell; Command is then ""
 	FD      string    // fd: a decimal number without leading zeros, or a name
 	File    FileAddr  // file
 
@@ -203,15 +219,34 @@ func (a Address) IsZero() bool {
 	return a == Address{}
 }
 
-// String returns the canonical form of a. For every a that Parse returns,
-// Parse(a.String()) returns an Address equal to a. The canonical form
-// spells options key=value with on/off for switches, in the fixed order of
-// the grammar table in the package documentation, and numbers in decimal.
+// String returns the canonical form of a: the URI when one says all of
+// a, else the JSON of [Address.JSON]. For every a that Parse returns,
+// Parse(a.String()) returns an Address equal to a. The canonical URI
+// spells options key=value with on/off for switches, in the fixed order
+// of the grammar table in the package documentation, and numbers in
+// decimal. Only JSON can say an exec argv run without a shell, QEMU's
+// tight option, a unix path that starts with '@' but is not abstract, or
+// a path or name that the URI grammar would cut (such as a file path
+// holding ",offset=").
 //
 // String of an Address that Parse would not return (an unknown Transport,
 // a field Parse rejects) is not guaranteed to parse; an unknown Transport,
 // or the zero Address, gives "".
 func (a Address) String() string {
+	u := a.uri()
+	if b, err := Parse(u); err == nil && b == a {
+		return u
+	}
+	if j := a.JSON(); j != "" {
+		if b, err := Parse(j); err == nil && b == a {
+			return j
+		}
+	}
+	return u
+}
+
+// uri returns a as a URI, whether or not it parses back to a.
+func (a Address) uri() string {
 	var b strings.Builder
 	switch a.Transport {
 	case TCP:
@@ -220,6 +255,9 @@ func (a Address) String() string {
 		a.Inet.writeOptions(&b)
 	case Unix:
 		b.WriteString("unix:")
+		if a.Unix.Abstract {
+			b.WriteByte('@')
+		}
 		b.WriteString(a.Unix.Path)
 	case Vsock:
 		b.WriteString("vsock:")

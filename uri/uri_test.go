@@ -54,7 +54,7 @@ func otherFields(a Address) Address {
 	case Vsock:
 		a.Vsock = VsockAddr{}
 	case Exec:
-		a.Command = ""
+		a.Command, a.Args = "", Argv{}
 	case FD:
 		a.FD = ""
 	case File:

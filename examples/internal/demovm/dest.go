@@ -66,7 +66,7 @@ With tcp:HOST:0 it listens on a free port and prints it
 			"migrate-dest --incoming unix:/run/mig.sock --ram-size 1G --json",
 		},
 	}, stderr)
-	fs.StringVar(&o.Incoming, "incoming", "", "migration URI to listen on, QEMU -incoming syntax plus tls-creds/tls-authz options\n(e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
+	fs.StringVar(&o.Incoming, "incoming", "", "migration URI to listen on, QEMU -incoming syntax plus tls-creds/tls-authz options,\nor QEMU's channels JSON (e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.Var(&o.RAMSize, "ram-size", "expected guest RAM size with K/M/G suffix; 0 accepts the source's up to 16G (e.g. 256M)")
 	o.SessionTimeout = migration.DefaultSessionTimeout

@@ -64,7 +64,7 @@ link) fails the migration once nothing has moved for --stall-timeout.`,
 			"migrate-source --to unix:/run/mig.sock --ram-size 1G --dirty-rate 50000 --max-bandwidth 500M --downtime-limit 100ms --json",
 		},
 	}, stderr)
-	fs.StringVar(&o.To, "to", "", "migration URI of the destination, QEMU syntax plus tls-creds/tls-hostname options\n(e.g. tcp:127.0.0.1:4444,tls-creds=tls0; required)")
+	fs.StringVar(&o.To, "to", "", "migration URI of the destination, QEMU syntax plus tls-creds/tls-hostname options,\nor QEMU's channels JSON (e.g. tcp:127.0.0.1:4444,tls-creds=tls0; required)")
 	fs.Var(&o.Objects, "object", "a credentials object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client)")
 	fs.Var(&o.RAMSize, "ram-size", "guest RAM size with K/M/G suffix (e.g. 256M)")
 	fs.IntVar(&o.DirtyRate, "dirty-rate", o.DirtyRate, "pages per second the workload dirties; 0 for an idle guest (e.g. 50000)")

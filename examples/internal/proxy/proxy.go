@@ -183,8 +183,8 @@ mistake ends it at once with one line.`,
 			"migrate-proxy --raw --listen file:/var/tmp/vm.state --to tcp:dest.example.com:4444,tls-creds=tls0 --object tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=client",
 		},
 	}, stderr)
-	fs.StringVar(&o.Listen, "listen", "", "migration URI to accept connections on (e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
-	fs.StringVar(&o.To, "to", "", "migration URI to open one connection on per accepted one (e.g. unix:/run/mig-in.sock; required)")
+	fs.StringVar(&o.Listen, "listen", "", "migration URI or QEMU channels JSON to accept connections on\n(e.g. tcp:0.0.0.0:4444,tls-creds=tls0; required)")
+	fs.StringVar(&o.To, "to", "", "migration URI or QEMU channels JSON to open one connection on per accepted one\n(e.g. unix:/run/mig-in.sock; required)")
 	fs.Var(&o.Objects, "object", "a credentials or authz object in QEMU -object syntax, repeatable\n(e.g. tls-creds-x509,id=tls0,dir=/etc/pki/qemu,endpoint=server)")
 	fs.BoolVar(&o.Raw, "raw", false, "the peers are QEMU: no livemig hello on either side")
 	fs.IntVar(&o.MaxHandshakes, "max-handshakes", DefaultMaxHandshakes, "connections accepted and not yet passed on (in their TLS handshake or hello,\nor waiting for their turn) at once; beyond it new ones wait to be accepted")
