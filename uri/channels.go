@@ -298,7 +298,8 @@ func (d *chanDecoder) inet(v jsonValue, path string) (Address, *Error) {
 	if err != nil {
 		return Address{}, err
 	}
-	if i := strings.IndexAny(host, ",[]"); i >= 0 {
+	// '=' too: the URI it is checked through would take "addr=H" as H.
+	if i := strings.IndexAny(host, ",[]="); i >= 0 {
 		return Address{}, d.fail(hostOff, o.sub(jkHost), "invalid character %q in host: expected a host name, an IPv4 address or an IPv6 address", host[i])
 	}
 	if i := strings.IndexAny(port, ",:"); i >= 0 {

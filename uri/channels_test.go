@@ -257,6 +257,8 @@ var jsonErrorTests = []struct {
 	{"inet host char", ch(`"transport":"socket","type":"inet","host":"a/b","port":"1"`, ""), 73, "channel.addr.host", "invalid character '/' in host: expected a host name, an IPv4 address, or an IPv6 address in brackets"},
 	{"inet host comma", ch(`"transport":"socket","type":"inet","host":"h,ipv4=off","port":"1"`, ""), 73, "channel.addr.host", "invalid character ',' in host: expected a host name, an IPv4 address or an IPv6 address"},
 	{"inet host bracket", ch(`"transport":"socket","type":"inet","host":"[::1]","port":"1"`, ""), 73, "channel.addr.host", "invalid character '[' in host: expected a host name, an IPv4 address or an IPv6 address"},
+	// The URI the host is checked through would read "addr=H" as H.
+	{"inet host addr=", ch(`"transport":"socket","type":"inet","host":"addr=127.0.0.1","port":"1"`, ""), 73, "channel.addr.host", "invalid character '=' in host: expected a host name, an IPv4 address or an IPv6 address"},
 	{"inet bad ipv6", ch(`"transport":"socket","type":"inet","host":"::g","port":"1"`, ""), 73, "channel.addr.host", `invalid IPv6 address "::g": expected an IPv6 address inside brackets`},
 	{"inet port comma", ch(`"transport":"socket","type":"inet","host":"h","port":"1,to=2"`, ""), 84, "channel.addr.port", "invalid character ',' in port: expected a port number or service name"},
 	{"inet port range", ch(`"transport":"socket","type":"inet","host":"h","port":"65536"`, ""), 84, "channel.addr.port", "port 65536 out of range: expected 0 to 65535"},
