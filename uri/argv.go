@@ -1,6 +1,9 @@
 package uri
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Argv is the program and arguments of an exec transport that runs
 // without a shell, as QEMU's JSON exec address gives them ("args": [...]).
@@ -28,3 +31,28 @@ func (v Argv) Strings() []string {
 
 // IsZero reports whether v holds no program.
 func (v Argv) IsZero() bool { return v.joined == "" }
+
+// ExecArgv returns the Address of an exec transport that runs the program
+// args[0] with the arguments args[1:], without a shell, as Parse returns
+// it for QEMU's JSON {"transport":"exec","args":[...]}; so the same rules
+// apply: at least one item, args[0] not empty, every item valid UTF-8
+// without NUL bytes, and the JSON form within [MaxJSONLength]. As with
+// Parse, ["/bin/sh", "-c", COMMAND] gives the Address of exec:COMMAND
+// when that URI says the same. An error is an [*Error] about that JSON.
+func ExecArgv(args ...string) (Address, error) {
+	for i, s := range args {
+		if j := invalidUTF8(s); j >= 0 {
+			return Address{}, fmt.Errorf("uri: exec argument %d is not valid UTF-8 at byte %d, which QEMU's JSON cannot carry", i, j)
+		}
+	}
+	var w jsonWriter
+	w.b.WriteString(`{"channel-type":"main","addr":{"transport":"exec","args":[`)
+	for i, s := range args {
+		if i > 0 {
+			w.b.WriteByte(',')
+		}
+		w.quote(s)
+	}
+	w.b.WriteString("]}}")
+	return Parse(w.b.String())
+}

@@ -292,7 +292,7 @@
 //     by its path, without a PATH lookup, and so does package
 //     migration). The argv ["/bin/sh", "-c", COMMAND], which is what QEMU
 //     makes of exec:COMMAND, gives the Address of that URI (Command) when
-//     the URI can say COMMAND;
+//     the URI can say COMMAND. [ExecArgv] builds such an Address in Go;
 //   - abstract and tight for unix sockets (Unix.Abstract, Unix.Tight):
 //     tight false pads an abstract address to the full sun_path, a
 //     different socket from the tight one. tight is kept as written, also
