@@ -23,7 +23,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	const name = "migrate-analyze"
 	fs := cli.NewFlagSet(name, cli.Usage{
-		Synopsis: "migrate-analyze [--json] FILE | file:FILE[,offset=N] | -",
+		Synopsis: "migrate-analyze [--json] FILE | file:FILE[,offset=N] | JSON | -",
 		Description: `Reads a QEMU migration stream and checks it: lists its sections (type, id,
 name, instance, version, size) and the configuration section, decodes the
 RAM records and lists the RAM blocks (size, pages present, zero pages),
@@ -33,7 +33,9 @@ with its offset. Exits 0 for a well-formed stream, 1 otherwise.
 The input is a FILE as saved by "migrate exec:cat > FILE", by QEMU's
 "migrate file:FILE" or by "migrate-proxy --to file:FILE"; or the migration
 URI file:FILE,offset=N for a stream QEMU wrote from byte N of FILE on
-("migrate file:FILE,offset=N"; N in decimal or 0x hex); or - for stdin.
+("migrate file:FILE,offset=N"; N in decimal or 0x hex), also written as
+QEMU's JSON file channel, {"channel-type":"main","addr":{"transport":"file",
+"filename":FILE,"offset":N}}; or - for stdin.
 Offsets in the listing and in errors are offsets in FILE.
 
 Streams made with the x-ignore-shared or mapped-ram capability are read as
@@ -85,7 +87,9 @@ internal/vmstream for the method and its limits.`,
 }
 
 // analyze parses the stream that arg names: "-" is stdin, "file:..." a
-// migration URI (path and start offset), anything else a path. A regular
+// migration URI (path and start offset), as is QEMU's JSON channel of a
+// file ({"transport":"file","filename":...,"offset":N}); anything else a
+// path. A regular
 // file is read with vmstream.ParseFile, so mapped-ram works and offsets
 // are file offsets; anything else (stdin, a pipe) with vmstream.Parse. A
 // nil Report means the input could not be opened.
@@ -94,14 +98,22 @@ func analyze(arg string, stdin io.Reader) (*vmstream.Report, error) {
 		return vmstream.Parse(stdin, nil)
 	}
 	path, start := arg, int64(0)
-	if strings.HasPrefix(arg, "file:") {
+	if strings.HasPrefix(arg, "file:") || strings.HasPrefix(strings.TrimLeft(arg, " \t\r\n"), "{") || strings.HasPrefix(strings.TrimLeft(arg, " \t\r\n"), "[") {
 		a, err := uri.Parse(arg)
 		if err != nil {
 			return nil, err
 		}
+		if a.Transport != uri.File {
+			return nil, fmt.Errorf("%s names a %s endpoint: migrate-analyze reads files (a path, file:PATH[,offset=N], or QEMU's JSON file channel)", arg, a.Transport)
+		}
 		path, start = a.File.Path, a.File.Offset
 	}
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if a, perr := uri.Parse(arg); perr == nil && a.Transport != uri.File {
+			return nil, fmt.Errorf("%s names a %s endpoint, and no such file exists: migrate-analyze reads files (a path, file:PATH[,offset=N], or QEMU's JSON file channel)", arg, a.Transport)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -34,8 +34,9 @@ func realStream(t *testing.T) []byte {
 	return b
 }
 
-// TestInputs: the three ways to name the input (a path, a file: URI with
-// an offset, - for stdin) and the errors of each. The QEMU files
+// TestInputs: the four ways to name the input (a path, a file: URI with
+// an offset, QEMU's JSON file channel, - for stdin) and the errors of
+// each. The QEMU files
 // themselves are tested end to end in examples/interop.
 func TestInputs(t *testing.T) {
 	stream := realStream(t)
@@ -64,7 +65,9 @@ func TestInputs(t *testing.T) {
 		{"shifted file read from 0", []string{"--json", shifted}, nil, 1, 0, "offset 0 (0x0): magic"},
 		{"offset past the end", []string{"--json", "file:" + plain + ",offset=1G"}, nil, 1, 1 << 30, "outside the file"},
 		{"bad URI", []string{"file:" + plain + ",offset=x"}, nil, 1, 0, `invalid offset "x"`},
-		{"URI of another transport", []string{"unix:/tmp/x"}, nil, 1, 0, "no such file"},
+		{"QEMU's JSON file channel", []string{"--json", `{"channel-type":"main","addr":{"transport":"file","filename":"` + shifted + `","offset":4096}}`}, nil, 0, 0x1000, ""},
+		{"URI of another transport", []string{"unix:/tmp/x"}, nil, 1, 0, "names a unix endpoint, and no such file exists"},
+		{"JSON of another transport", []string{`{"channel-type":"main","addr":{"transport":"socket","type":"fd","str":"3"}}`}, nil, 1, 0, "names a fd endpoint: migrate-analyze reads files"},
 		{"offset into a character device", []string{"file:/dev/null,offset=16"}, nil, 1, 0, "not a regular file"},
 		{"missing file", []string{filepath.Join(dir, "none")}, nil, 1, 0, "no such file"},
 		{"two files", []string{plain, plain}, nil, 1, 0, "exactly one FILE"},
