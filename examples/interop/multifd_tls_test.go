@@ -5,7 +5,6 @@ import (
 	endian "encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,21 +207,7 @@ func TestLivemigProxyToQEMUMultifdTLS(t *testing.T) {
 		if dinfo.ErrorDesc != "" || strings.Contains(dst.Log(), "non-properly terminated") {
 			t.Errorf("the destination saw a TLS channel end without close_notify: %q\n%s", dinfo.ErrorDesc, dst.Log())
 		}
-		dump := filepath.Join(dst.Dir, "dump")
-		if _, err := dst.QMP.Execute(ctx, "pmemsave", map[string]any{"val": 0, "size": multifdGuest, "filename": dump}); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(dump)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := os.ReadFile(src.MemPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[1<<20:], want[1<<20:]) {
-			t.Fatal("destination RAM differs from the source's")
-		}
+		checkSameRAM(t, dst, src)
 		if n := strings.Count(px.Stderr(), " -> "); n != 3 {
 			t.Errorf("%d connections through the proxy, want 3:\n%s", n, px.Stderr())
 		}

@@ -1,10 +1,8 @@
 package interop
 
 import (
-	"bytes"
 	"crypto/tls"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,24 +92,7 @@ func proxied(t *testing.T, q qemutest.QEMU, p pki, multifd, idle int) {
 	if sinfo.RAM != nil && multifd > 0 && sinfo.RAM.MultifdByte == 0 {
 		t.Errorf("multifd on, but no multifd bytes: %+v", sinfo.RAM)
 	}
-	// The destination's RAM equals the source's keystream file.
-	dump := filepath.Join(dst.Dir, "dump")
-	if _, err := dst.QMP.Execute(ctx, "pmemsave", map[string]any{"val": 0, "size": dst.MemSize, "filename": dump}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(dump)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(src.MemPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// pmemsave reads guest-physical addresses: below 1 MiB the PC's ROMs and
-	// VGA hole shadow RAM, so compare from 1 MiB up.
-	if !bytes.Equal(got[1<<20:], want[1<<20:]) {
-		t.Fatal("destination RAM differs from the source's")
-	}
+	checkSameRAM(t, dst, src)
 	if _, err := dst.QMP.Execute(ctx, "cont", nil); err != nil {
 		t.Fatal(err)
 	}

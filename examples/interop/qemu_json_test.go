@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -62,21 +61,7 @@ func TestQEMUTakesLivemigJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("destination: %v\nQEMU: %s\nproxy: %s", err, dst.Log(), px.Stderr())
 		}
-		dump := filepath.Join(dst.Dir, "dump")
-		if _, err := dst.QMP.Execute(ctx, "pmemsave", map[string]any{"val": 0, "size": size, "filename": dump}); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(dump)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := os.ReadFile(src.MemPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[1<<20:], want[1<<20:]) {
-			t.Fatal("destination RAM differs from the saved guest's")
-		}
+		checkSameRAM(t, dst, src)
 		t.Logf("QEMU took %s and loaded the stream from livemig: %s", a.JSON(), info.Status)
 	})
 }

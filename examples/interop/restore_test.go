@@ -1,9 +1,7 @@
 package interop
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,21 +70,7 @@ func TestSavedStreamIntoQEMUOverTLS(t *testing.T) {
 		if err != nil {
 			t.Fatalf("destination: %v\nQEMU: %s\nproxy: %s", err, dst.Log(), px.Stderr())
 		}
-		dump := filepath.Join(dst.Dir, "dump")
-		if _, err := dst.QMP.Execute(ctx, "pmemsave", map[string]any{"val": 0, "size": size, "filename": dump}); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(dump)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := os.ReadFile(src.MemPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[1<<20:], want[1<<20:]) {
-			t.Fatal("destination RAM differs from the saved guest's")
-		}
+		checkSameRAM(t, dst, src)
 		t.Logf("%s: QEMU loaded the stream over TLS from livemig: %s", p.Name, info.Status)
 	})
 }
