@@ -232,18 +232,29 @@ func (d *chanDecoder) channel(v jsonValue, path string) (Address, *Error) {
 	return a, nil
 }
 
+// tag returns the string member key of object v, the tag of a QAPI union
+// that chooses its variant; expected lists the variants for the error
+// when it is missing or not a string.
+func (d *chanDecoder) tag(v jsonValue, path, key, expected string) (*jsonValue, *Error) {
+	t := peek(v, key)
+	if t == nil {
+		return nil, d.fail(v.off, path+"."+key, "missing: expected %s", expected)
+	}
+	if t.kind != jsonString {
+		return nil, d.fail(t.off, path+"."+key, "expected a string, not %s", t.kind)
+	}
+	return t, nil
+}
+
 // address decodes a MigrationAddress at path.
 func (d *chanDecoder) address(v jsonValue, path string) (Address, *Error) {
 	if v.kind != jsonObject {
 		return Address{}, d.fail(v.off, path, "expected an object, not %s", v.kind)
 	}
 	const transports = "socket, exec or file"
-	t := peek(v, jkTransport)
-	if t == nil {
-		return Address{}, d.fail(v.off, path+"."+jkTransport, "missing: expected %s", transports)
-	}
-	if t.kind != jsonString {
-		return Address{}, d.fail(t.off, path+"."+jkTransport, "expected a string, not %s", t.kind)
+	t, err := d.tag(v, path, jkTransport, transports)
+	if err != nil {
+		return Address{}, err
 	}
 	switch t.str {
 	case "socket":
@@ -261,12 +272,9 @@ func (d *chanDecoder) address(v jsonValue, path string) (Address, *Error) {
 // socket decodes the SocketAddress variant of a MigrationAddress.
 func (d *chanDecoder) socket(v jsonValue, path string) (Address, *Error) {
 	const types = "inet, unix, vsock or fd"
-	t := peek(v, jkType)
-	if t == nil {
-		return Address{}, d.fail(v.off, path+"."+jkType, "missing: expected %s", types)
-	}
-	if t.kind != jsonString {
-		return Address{}, d.fail(t.off, path+"."+jkType, "expected a string, not %s", t.kind)
+	t, err := d.tag(v, path, jkType, types)
+	if err != nil {
+		return Address{}, err
 	}
 	switch t.str {
 	case "inet":
