@@ -108,9 +108,12 @@ func (p *parser) mappedBlock(b *Block, lenAt int64) error {
 
 // mappedPages reads block b's bitmap at bmOff, counts present and absent
 // pages, and passes each present page (read at pgOff) to Options.Page.
+// Consecutive present pages are read together, up to mappedChunk bytes
+// at a time, not with one read each.
 func (p *parser) mappedPages(b *Block, bmOff, pgOff int64, nPages uint64) error {
 	m := b.MappedRAM
 	buf := make([]byte, min(m.BitmapSize, mappedChunk))
+	r := pageRun{p: p, b: b, pgOff: pgOff}
 	var page uint64 // index of the first page of buf
 	for done := uint64(0); done < m.BitmapSize; done += uint64(len(buf)) {
 		chunk := buf[:min(uint64(len(buf)), m.BitmapSize-done)]
@@ -132,7 +135,7 @@ func (p *parser) mappedPages(b *Block, bmOff, pgOff int64, nPages uint64) error 
 					return p.errAt(at+int64(i), "ram block %s: mapped-ram bitmap marks page %d, past the block's %d pages", b.Name, n, nPages)
 				}
 				b.Pages++
-				if err := p.mappedPage(b, pgOff, n); err != nil {
+				if err := r.add(n); err != nil {
 					return err
 				}
 			}
@@ -140,25 +143,63 @@ func (p *parser) mappedPages(b *Block, bmOff, pgOff int64, nPages uint64) error 
 		}
 	}
 	b.ZeroPages = nPages - b.Pages
+	return r.flush()
+}
+
+// pageRun gathers consecutive present pages of a mapped-ram block, to
+// read them from the pages region with one ReadAt and pass them on to
+// Options.Page one by one. Without a callback nothing is read: the region
+// is known to lie inside the file.
+type pageRun struct {
+	p     *parser
+	b     *Block
+	pgOff int64  // the block's pages region
+	first uint64 // the run's first page
+	n     uint64 // pages in the run
+	buf   []byte
+}
+
+// add appends page n to the run, reading and passing on the run so far
+// when n does not continue it or the run is full.
+func (r *pageRun) add(n uint64) error {
+	if r.p.opts.Page == nil {
+		return nil
+	}
+	if r.n > 0 && (n != r.first+r.n || (r.n+1)*r.p.pageSize > mappedChunk) {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
+	if r.n == 0 {
+		r.first = n
+	}
+	r.n++
 	return nil
 }
 
-// mappedPage reads page n of block b from the pages region at pgOff and
-// passes it to Options.Page. Without a callback nothing is read: the
-// region is known to lie inside the file.
-func (p *parser) mappedPage(b *Block, pgOff int64, n uint64) error {
-	if p.opts.Page == nil {
+// flush reads the run's pages and passes each to Options.Page.
+func (r *pageRun) flush() error {
+	if r.n == 0 {
 		return nil
 	}
-	if uint64(len(p.page)) != p.pageSize {
-		p.page = make([]byte, p.pageSize)
+	ps := r.p.pageSize
+	size := r.n * ps
+	if uint64(cap(r.buf)) < size {
+		r.buf = make([]byte, max(size, min(mappedChunk, 16*ps)))
 	}
-	addr := n * p.pageSize
-	at := pgOff + int64(addr)
-	if err := p.readAt(p.page, at, "mapped-ram page of ram block "+b.Name); err != nil {
+	data := r.buf[:size]
+	at := r.pgOff + int64(r.first*ps)
+	if err := r.p.readAt(data, at, "mapped-ram page of ram block "+r.b.Name); err != nil {
 		return err
 	}
-	return p.callPage(at, b.Name, addr, p.page, 0)
+	for i := uint64(0); i < r.n; i++ {
+		addr := (r.first + i) * ps
+		if err := r.p.callPage(at+int64(i*ps), r.b.Name, addr, data[i*ps:(i+1)*ps], 0); err != nil {
+			return err
+		}
+	}
+	r.n = 0
+	return nil
 }
 
 // readAt fills buf from file offset at. A short file is reported where its
