@@ -204,8 +204,8 @@ func ciCoverage(list []QEMU) error {
 func LoadObject(t testing.TB, q QEMU, object string) error {
 	t.Helper()
 	ctx := testwait.Context(t)
-	cmd := exec.CommandContext(ctx, q.Path, append(q.Args(), "-nodefaults", "-machine", "none", "-display", "none",
-		"-S", "-qmp", "stdio", "-object", object)...)
+	cmd := q.Command(ctx, "-nodefaults", "-machine", "none", "-display", "none",
+		"-S", "-qmp", "stdio", "-object", object)
 	cmd.Stdin = strings.NewReader("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -1,6 +1,7 @@
 package qemuvm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -69,9 +70,9 @@ func (q QEMU) Args() []string {
 }
 
 // Command returns an exec.Cmd that runs q with its firmware options
-// followed by args.
-func (q QEMU) Command(args ...string) *exec.Cmd {
-	return exec.Command(q.Path, append(q.Args(), args...)...)
+// followed by args, killed when ctx ends (exec.CommandContext).
+func (q QEMU) Command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, q.Path, append(q.Args(), args...)...)
 }
 
 var versionRE = regexp.MustCompile(`version (\d+)\.(\d+)\.(\d+)`)
@@ -93,7 +94,7 @@ func Probe(bin string) (QEMU, error) {
 	if fi, err := os.Stat(data); err == nil && fi.IsDir() && filepath.Clean(data) != "/usr/share/qemu" {
 		q.DataDir = filepath.Clean(data)
 	}
-	out, err := q.Command("--version").Output()
+	out, err := q.Command(context.Background(), "--version").Output()
 	if err != nil {
 		return QEMU{}, fmt.Errorf("qemuvm: %s --version: %w", path, err)
 	}

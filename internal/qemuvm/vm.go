@@ -147,7 +147,9 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		return nil, fmt.Errorf("qemuvm: %w", err)
 	}
 	defer logf.Close()
-	cmd := q.Command(args...)
+	// Not CommandContext: ctx's end kills QEMU through vm.stop below,
+	// which Close can cancel.
+	cmd := q.Command(context.Background(), args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
