@@ -26,6 +26,29 @@ func (p *proc) wait(t *testing.T) int {
 	return 0
 }
 
+// verifiedRun waits for migrate-source and migrate-dest, both run with
+// --json, to exit 0, and returns their summaries after checking that both
+// verified the same RAM checksum.
+func verifiedRun(t *testing.T, src, dest *proc) (ss, ds demovm.Summary) {
+	t.Helper()
+	if code := src.wait(t); code != 0 {
+		t.Fatalf("migrate-source exit %d:\n%s", code, src.Stderr())
+	}
+	if code := dest.wait(t); code != 0 {
+		t.Fatalf("migrate-dest exit %d:\n%s", code, dest.Stderr())
+	}
+	if err := json.Unmarshal([]byte(src.Stdout()), &ss); err != nil {
+		t.Fatalf("source summary %q: %v", src.Stdout(), err)
+	}
+	if err := json.Unmarshal([]byte(dest.Stdout()), &ds); err != nil {
+		t.Fatalf("destination summary %q: %v", dest.Stdout(), err)
+	}
+	if ss.ChecksumStatus != "verified" || ds.ChecksumStatus != "verified" || ss.Checksum != ds.Checksum {
+		t.Fatalf("summaries disagree: %+v %+v", ss, ds)
+	}
+	return ss, ds
+}
+
 // TestSourceThroughProxyToDest: migrate-source (2 channels, plain unix) ->
 // migrate-proxy without --raw (the hello is repeated onwards, TLS added) ->
 // migrate-dest (TLS). Both sides verify the RAM checksum.
@@ -39,22 +62,7 @@ func TestSourceThroughProxyToDest(t *testing.T) {
 		"--object", "tls-creds-x509,id=tls0,dir="+pk.ClientDir+",endpoint=client")
 	px.listening(t)
 	src := start(t, "migrate-source", "--to", "unix:"+sock, "--channels", "2", "--ram-size", "64M", "--dirty-rate", "30000", "--json")
-	if code := src.wait(t); code != 0 {
-		t.Fatalf("migrate-source exit %d:\n%s", code, src.Stderr())
-	}
-	if code := dest.wait(t); code != 0 {
-		t.Fatalf("migrate-dest exit %d:\n%s", code, dest.Stderr())
-	}
-	var ss, ds demovm.Summary
-	if err := json.Unmarshal([]byte(src.Stdout()), &ss); err != nil {
-		t.Fatalf("source summary %q: %v", src.Stdout(), err)
-	}
-	if err := json.Unmarshal([]byte(dest.Stdout()), &ds); err != nil {
-		t.Fatalf("destination summary %q: %v", dest.Stdout(), err)
-	}
-	if ss.ChecksumStatus != "verified" || ds.ChecksumStatus != "verified" || ss.Checksum != ds.Checksum {
-		t.Fatalf("summaries disagree: %+v %+v", ss, ds)
-	}
+	ss, ds := verifiedRun(t, src, dest)
 	if ss.Channels != 2 || ds.Channels != 2 || ss.Passes < 2 || ds.Passes != ss.Passes || ss.RAMBytes != 64<<20 {
 		t.Fatalf("summaries: %+v %+v", ss, ds)
 	}

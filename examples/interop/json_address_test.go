@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/livemig/livemig/examples/internal/demovm"
 	"github.com/livemig/livemig/internal/testpki"
 	"github.com/livemig/livemig/uri"
 )
@@ -47,22 +46,7 @@ func TestBinariesTakeJSONAddresses(t *testing.T) {
 	src := start(t, "migrate-source", "--json", "--ram-size", "16M", "--channels", "1",
 		"--to", jsonText(t, []any{map[string]any{"channel-type": "main",
 			"addr": map[string]any{"transport": "socket", "type": "unix", "path": sock}}}))
-	if code := src.wait(t); code != 0 {
-		t.Fatalf("migrate-source exit %d:\n%s", code, src.Stderr())
-	}
-	if code := dest.wait(t); code != 0 {
-		t.Fatalf("migrate-dest exit %d:\n%s", code, dest.Stderr())
-	}
-	var ss, ds demovm.Summary
-	if err := json.Unmarshal([]byte(src.Stdout()), &ss); err != nil {
-		t.Fatalf("source summary %q: %v", src.Stdout(), err)
-	}
-	if err := json.Unmarshal([]byte(dest.Stdout()), &ds); err != nil {
-		t.Fatalf("destination summary %q: %v", dest.Stdout(), err)
-	}
-	if ss.ChecksumStatus != "verified" || ds.ChecksumStatus != "verified" || ss.Checksum != ds.Checksum {
-		t.Fatalf("summaries disagree: %+v %+v", ss, ds)
-	}
+	verifiedRun(t, src, dest)
 }
 
 // TestBinariesRefuseBadJSON: a JSON address livemig does not carry ends
